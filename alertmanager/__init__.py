@@ -1,0 +1,1 @@
+"""Heron alertmanager package (see ../shared/DESIGN.md)."""

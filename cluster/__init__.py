@@ -1,0 +1,1 @@
+"""Heron cluster package (see ../shared/DESIGN.md)."""

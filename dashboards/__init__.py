@@ -1,0 +1,1 @@
+"""Heron dashboards package (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Heron promql package (see ../shared/DESIGN.md)."""

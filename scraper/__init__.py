@@ -1,0 +1,1 @@
+"""Heron scraper package (see ../shared/DESIGN.md)."""

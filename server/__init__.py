@@ -1,0 +1,1 @@
+"""Heron server package (see ../shared/DESIGN.md)."""
