@@ -151,7 +151,7 @@ class Head:
         cap = len(self._last_t)
         if need < cap:
             return
-        new = max(need + 1, cap * 2)
+        new = max(need + 1, cap + cap // 4)  # modest growth: these arrays dominate memory
 
         def g(a: np.ndarray, fill: Any) -> np.ndarray:
             out = np.full((new, *a.shape[1:]), fill, dtype=a.dtype)
@@ -289,8 +289,7 @@ class Head:
         slot = self._n[refs]
         full = (slot >= CHUNK_SAMPLES) | ((slot > 0) & (ts - self._base[refs] > _INT32_MAX))
         if full.any():
-            for r in refs[full].tolist():
-                self._cut(r)
+            self._cut_many(refs[full])
             slot = self._n[refs]
         first = slot == 0
         if first.any():
@@ -340,6 +339,29 @@ class Head:
         ts, _ = self._series_in_order(r)
         i = int(np.searchsorted(ts, t))
         return i < len(ts) and int(ts[i]) == t
+
+    def _cut_many(self, refs: np.ndarray) -> None:
+        """Cut the open buffers of ``refs``; full buffers are encoded together (2-D)."""
+        n = self._n[refs]
+        full = refs[n == CHUNK_SAMPLES]
+        for r in refs[n != CHUNK_SAMPLES].tolist():
+            self._cut(r)
+        if not len(full):
+            return
+        ts = self._buf_t[full].astype(np.int64) + self._base[full][:, None]
+        blobs = _chunkenc.encode_batch(ts, self._buf_v[full])
+        firsts, lasts = ts[:, 0].tolist(), ts[:, -1].tolist()
+        chunks, first_ids = self._chunks, self._first_chunk_id
+        for i, r in enumerate(full.tolist()):
+            blob = _HDR.pack(firsts[i], lasts[i]) + blobs[i]
+            lst = chunks.get(r)
+            if lst is None:
+                chunks[r] = [blob]
+                first_ids.setdefault(r, 0)
+            else:
+                lst.append(blob)
+        self._n[full] = 0
+        self.stats.chunks_created += len(full)
 
     def _cut(self, r: int) -> None:
         n = int(self._n[r])
