@@ -1,0 +1,1176 @@
+"""The PromQL evaluator: walks the AST once and evaluates every node for all steps at once.
+
+Instant vectors are dense ``(series, steps)`` arrays with a presence mask
+(:class:`VecVal`); scalars are ``(steps,)`` arrays. Every selector reads its
+series once from the querier. See ``engine.py`` for the public API.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tsdb.interface import (
+    METRIC_NAME,
+    Labels,
+    LabelsBuilder,
+    Matcher,
+    MatchType,
+    Querier,
+    SelectHints,
+    Series,
+    stale_mask,
+)
+from tsdb.labels import is_valid_label_name
+
+from . import _eval_annos as annos
+from ._aggr import aggregate, count_values
+from ._eval_values import Ctx, MatrixVal, ScalarVal, StringVal, Value, VecVal
+from .ast import (
+    AggregateExpr,
+    BinaryExpr,
+    Call,
+    DurationExpr,
+    Expr,
+    MatrixSelector,
+    NumberLiteral,
+    ParenExpr,
+    StringLiteral,
+    SubqueryExpr,
+    UnaryExpr,
+    ValueType,
+    VectorMatching,
+    VectorSelector,
+    go_quote,
+)
+from .eval_errors import EvalError, QueryCanceledError, QueryTimeoutError, TooManySamplesError
+from .functions import (
+    DATE_FUNCTIONS,
+    RANGE_FUNCTIONS,
+    SIMPLE_FUNCTIONS,
+    SeriesBatch,
+    Windows,
+    bucket_fraction,
+    date_function,
+    range_function,
+)
+
+ARITH = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
+COMPARE = frozenset({"==", "!=", ">", "<", ">=", "<="})
+SETOPS = frozenset({"and", "or", "unless"})
+
+# Functions whose result can vary with evaluation time even for step-invariant arguments.
+AT_MODIFIER_UNSAFE = frozenset(
+    {
+        "days_in_month",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "hour",
+        "minute",
+        "month",
+        "year",
+        "predict_linear",
+        "time",
+        "timestamp",
+    }
+)
+
+
+@dataclass
+class EvalOptions:
+    """Evaluator settings (copied from the engine for one query)."""
+
+    lookback_ms: int = 300_000
+    max_samples: int = 50_000_000
+    default_subquery_step_ms: int = 60_000
+    delayed_name_removal: bool = True
+    deadline: float | None = None
+    cancel: Callable[[], bool] | None = None
+
+
+def go_div(a: int, b: int) -> int:
+    """Integer division truncating toward zero (Go semantics)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def prom_labels_str(lbls: Labels) -> str:
+    """Labels as Prometheus's ``labels.Labels.String()`` prints them: ``{a="b", c="d"}``."""
+    parts = []
+    for k, v in lbls.pairs:
+        key = k if is_valid_label_name(k) else go_quote(k)
+        parts.append(f"{key}={go_quote(v)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def unwrap_parens(e: Expr) -> Expr:
+    while isinstance(e, ParenExpr):
+        e = e.expr
+    return e
+
+
+def parse_go_float(s: str) -> float | None:
+    """``strconv.ParseFloat(s, 64)``-compatible parsing; None if invalid."""
+    t = s.strip()
+    if t != s or not t or "_" in t:
+        return None
+    low = t.lower().lstrip("+-")
+    try:
+        if low.startswith("0x"):
+            return float.fromhex(t)
+        return float(t)
+    except ValueError:
+        return None
+
+
+class Evaluator:
+    """Evaluates one query over a fixed set of steps."""
+
+    def __init__(self, querier: Querier, opts: EvalOptions, query_text: str = "") -> None:
+        self.querier = querier
+        self.opts = opts
+        self.annos = annos.Annotations()
+        self.query_text = query_text
+        self.total_samples = 0
+        self.peak_samples = 0
+
+    # ------------------------------------------------------------------ limits
+
+    def _check(self) -> None:
+        if self.opts.cancel is not None and self.opts.cancel():
+            raise QueryCanceledError()
+        if self.opts.deadline is not None and time.monotonic() > self.opts.deadline:
+            raise QueryTimeoutError()
+
+    def _held(self, n: int) -> None:
+        if n > self.peak_samples:
+            self.peak_samples = n
+        if n > self.opts.max_samples:
+            raise TooManySamplesError()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def eval(self, e: Expr, ctx: Ctx) -> Value:
+        self._check()
+        if isinstance(e, ParenExpr):
+            return self.eval(e.expr, ctx)
+        if isinstance(e, NumberLiteral):
+            return ScalarVal(np.full(ctx.n, e.val, dtype=np.float64))
+        if isinstance(e, StringLiteral):
+            return StringVal(e.val)
+        if isinstance(e, DurationExpr):
+            step_s = ctx.query_step / 1000.0
+            range_s = (ctx.query_end - ctx.query_start) / 1000.0
+            return ScalarVal(np.full(ctx.n, e.evaluate(step_s, range_s), dtype=np.float64))
+        if isinstance(e, VectorSelector):
+            return self._vector_selector(e, ctx)
+        if isinstance(e, MatrixSelector | SubqueryExpr):
+            return self._matrix_value(e, ctx)
+        if isinstance(e, UnaryExpr):
+            return self._unary(e, ctx)
+        if isinstance(e, BinaryExpr):
+            return self._binary(e, ctx)
+        if isinstance(e, AggregateExpr):
+            return self._aggregate(e, ctx)
+        if isinstance(e, Call):
+            return self._call(e, ctx)
+        raise EvalError(f"unhandled expression of type {type(e).__name__}")
+
+    def eval_vector(self, e: Expr, ctx: Ctx) -> VecVal:
+        v = self.eval(e, ctx)
+        if not isinstance(v, VecVal):
+            raise EvalError(f"expected instant vector, got {type(v).__name__}")
+        return v
+
+    def eval_scalar(self, e: Expr, ctx: Ctx) -> np.ndarray:
+        v = self.eval(e, ctx)
+        if not isinstance(v, ScalarVal):
+            raise EvalError(f"expected scalar, got {type(v).__name__}")
+        return v.vals
+
+    # ------------------------------------------------------------------ selectors
+
+    def _at(self, node: VectorSelector | SubqueryExpr, ctx: Ctx) -> int | None:
+        if node.timestamp is not None:
+            return int(node.timestamp)
+        if node.start_or_end == "start":
+            return ctx.query_start
+        if node.start_or_end == "end":
+            return ctx.query_end
+        return None
+
+    def _select(self, vs: VectorSelector, start: int, end: int, range_ms: int = 0) -> SeriesBatch:
+        hints = SelectHints(start=start, end=end, range=range_ms or None)
+        try:
+            series = list(self.querier.select(list(vs.matchers), hints))
+        except EvalError:
+            raise
+        except Exception as exc:  # storage errors surface as execution errors
+            raise EvalError(f"expanding series: {exc}") from exc
+        series.sort(key=lambda s: s.labels)
+        # Trim to the needed time range so that later work only sees relevant samples.
+        trimmed: list[Series] = []
+        for s in series:
+            ts = s.ts
+            lo = int(np.searchsorted(ts, start, side="left"))
+            hi = int(np.searchsorted(ts, end, side="right"))
+            if lo > 0 or hi < len(ts):
+                s = Series(s.labels, ts[lo:hi], s.vals[lo:hi])
+            trimmed.append(s)
+        return SeriesBatch.from_series(trimmed)
+
+    def _vector_selector(self, vs: VectorSelector, ctx: Ctx) -> VecVal:
+        at = self._at(vs, ctx)
+        lookback = self.opts.lookback_ms
+        if at is not None:
+            eff = np.array([at - vs.offset], dtype=np.int64)
+        else:
+            eff = ctx.times - vs.offset
+        if len(eff) == 0:
+            return VecVal.empty(ctx.n)
+        batch = self._select(vs, int(eff.min()) - lookback + 1, int(eff.max()))
+        m = batch.nseries
+        if m == 0:
+            return VecVal.empty(ctx.n)
+        idx = batch.last_at_or_before(eff)
+        valid = idx >= 0
+        gi = np.where(valid, idx, 0)
+        if len(batch.ts):
+            t = batch.ts[gi]
+            v = batch.vals[gi]
+            valid &= (t > eff - lookback) & ~stale_mask(v)
+        else:
+            t = np.zeros_like(gi)
+            v = np.zeros(gi.shape)
+            valid[:] = False
+        if at is not None and ctx.n != 1:
+            t = np.repeat(t, ctx.n, axis=1)
+            v = np.repeat(v, ctx.n, axis=1)
+            valid = np.repeat(valid, ctx.n, axis=1)
+        vals = np.where(valid, v, np.nan)
+        npts = int(valid.sum())
+        self.total_samples += npts
+        self._held(npts)
+        out = VecVal(batch.labels, vals, valid, np.zeros(m, dtype=bool), t)
+        return out.compact()
+
+    def range_windows(self, e: Expr, ctx: Ctx) -> tuple[SeriesBatch, Windows, int]:
+        """Windows of a matrix selector or subquery for every step of ``ctx``."""
+        e = unwrap_parens(e)
+        if isinstance(e, MatrixSelector):
+            vs = e.vector_selector
+            at = self._at(vs, ctx)
+            if at is not None:
+                end = np.full(ctx.n, at - vs.offset, dtype=np.int64)
+            else:
+                end = ctx.times - vs.offset
+            if len(end) == 0:
+                return SeriesBatch.empty(), SeriesBatch.empty().windows(end, e.range), e.range
+            batch = self._select(vs, int(end.min()) - e.range + 1, int(end.max()), e.range)
+            batch = batch.without_stale()
+            return batch, batch.windows(end, e.range), e.range
+        if isinstance(e, SubqueryExpr):
+            batch, end = self._subquery(e, ctx)
+            return batch, batch.windows(end, e.range), e.range
+        raise EvalError(f"expected range vector, got {type(e).__name__}")
+
+    def _subquery(self, sq: SubqueryExpr, ctx: Ctx) -> tuple[SeriesBatch, np.ndarray]:
+        step = sq.step if sq.step > 0 else self.opts.default_subquery_step_ms
+        at = self._at(sq, ctx)
+        base = np.array([at], dtype=np.int64) if at is not None else ctx.times
+        end = np.broadcast_to(base - sq.offset, (ctx.n,)).astype(np.int64) if ctx.n else base - sq.offset
+        if at is not None:
+            end = np.full(ctx.n, at - sq.offset, dtype=np.int64)
+        if len(base) == 0:
+            return SeriesBatch.empty(), end
+        first = int(base.min()) - sq.offset - sq.range
+        s0 = step * go_div(first, step)
+        if s0 <= first:
+            s0 += step
+        inner_end = int(base.max()) - sq.offset
+        if inner_end < s0:
+            return SeriesBatch.empty(), end
+        times = np.arange(s0, inner_end + 1, step, dtype=np.int64)
+        inner = Ctx(times, ctx.query_start, ctx.query_end, ctx.query_step)
+        v = self.eval_vector(sq.expr, inner)
+        return self._vec_to_batch(v, times), end
+
+    def _vec_to_batch(self, v: VecVal, times: np.ndarray) -> SeriesBatch:
+        rows, cols = np.nonzero(v.mask)
+        counts = np.bincount(rows, minlength=v.m) if v.m else np.zeros(0, dtype=np.int64)
+        offsets = np.zeros(v.m + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        labels = [
+            lbls.without(METRIC_NAME) if d else lbls
+            for lbls, d in zip(v.labels, v.drop.tolist(), strict=True)
+        ]
+        return SeriesBatch(labels, times[cols], v.vals[rows, cols], offsets, np.zeros(v.m, dtype=bool))
+
+    def _matrix_value(self, e: MatrixSelector | SubqueryExpr, ctx: Ctx) -> MatrixVal:
+        if ctx.n != 1:
+            raise EvalError("cannot do range evaluation of matrix selector")
+        batch, w, _ = self.range_windows(e, ctx)
+        self._held(int(w.count.sum()))
+        return MatrixVal(batch, w.lo[:, 0], w.hi[:, 0])
+
+    # ------------------------------------------------------------------ unary / binary
+
+    def _unary(self, e: UnaryExpr, ctx: Ctx) -> Value:
+        v = self.eval(e.expr, ctx)
+        if e.op != "-":
+            return v
+        if isinstance(v, ScalarVal):
+            return ScalarVal(-v.vals)
+        if isinstance(v, VecVal):
+            return self._set_drop(VecVal(v.labels, -v.vals, v.mask, np.ones(v.m, dtype=bool)))
+        raise EvalError("unary minus applied to a non-numeric value")
+
+    def _set_drop(self, v: VecVal) -> VecVal:
+        """Apply name dropping immediately when delayed name removal is off."""
+        if self.opts.delayed_name_removal or not v.drop.any():
+            return v
+        labels = [
+            lbls.without(METRIC_NAME) if d else lbls
+            for lbls, d in zip(v.labels, v.drop.tolist(), strict=True)
+        ]
+        return merge_same_labels(VecVal(labels, v.vals, v.mask, np.zeros(v.m, dtype=bool), v.sample_ts))
+
+    def _binary(self, e: BinaryExpr, ctx: Ctx) -> Value:
+        lhs = self.eval(e.lhs, ctx)
+        rhs = self.eval(e.rhs, ctx)
+        op = e.op
+        if isinstance(lhs, ScalarVal) and isinstance(rhs, ScalarVal):
+            if op in COMPARE:
+                with np.errstate(invalid="ignore"):
+                    return ScalarVal(_compare(op, lhs.vals, rhs.vals).astype(np.float64))
+            return ScalarVal(_arith(op, lhs.vals, rhs.vals))
+        if isinstance(lhs, VecVal) and isinstance(rhs, ScalarVal):
+            return self._vec_scalar(op, lhs, rhs.vals, False, e.return_bool)
+        if isinstance(lhs, ScalarVal) and isinstance(rhs, VecVal):
+            return self._vec_scalar(op, rhs, lhs.vals, True, e.return_bool)
+        if isinstance(lhs, VecVal) and isinstance(rhs, VecVal):
+            matching = e.matching or VectorMatching(card="many-to-many" if op in SETOPS else "one-to-one")
+            if op in SETOPS:
+                return self._setop(op, lhs, rhs, matching)
+            return self._vec_vec(op, lhs, rhs, matching, e.return_bool)
+        raise EvalError(f"invalid operands for binary operator {op!r}")
+
+    def _vec_scalar(self, op: str, v: VecVal, s: np.ndarray, swap: bool, return_bool: bool) -> VecVal:
+        s2 = s[None, :]
+        with np.errstate(all="ignore"):
+            if op in COMPARE:
+                keep = _compare(op, s2, v.vals) if swap else _compare(op, v.vals, s2)
+                if return_bool:
+                    vals = np.where(keep, 1.0, 0.0)
+                    out = VecVal(v.labels, vals, v.mask, np.ones(v.m, dtype=bool))
+                else:
+                    out = VecVal(v.labels, v.vals, v.mask & keep, v.drop, v.sample_ts)
+            else:
+                vals = _arith(op, s2, v.vals) if swap else _arith(op, v.vals, s2)
+                out = VecVal(v.labels, vals, v.mask, np.ones(v.m, dtype=bool))
+        return self._set_drop(out.compact())
+
+    def _signatures(self, labels: list[Labels], m: VectorMatching, table: dict) -> np.ndarray:
+        names = frozenset(m.matching_labels)
+        out = np.empty(len(labels), dtype=np.int64)
+        if m.on:
+            for i, lbls in enumerate(labels):
+                key = tuple(p for p in lbls.pairs if p[0] in names)
+                out[i] = table.setdefault(key, len(table))
+        else:
+            drop = names | {METRIC_NAME}
+            for i, lbls in enumerate(labels):
+                key = tuple(p for p in lbls.pairs if p[0] not in drop)
+                out[i] = table.setdefault(key, len(table))
+        return out
+
+    def _setop(self, op: str, lhs: VecVal, rhs: VecVal, m: VectorMatching) -> VecVal:
+        table: dict = {}
+        sl = self._signatures(lhs.labels, m, table)
+        sr = self._signatures(rhs.labels, m, table)
+        ns = len(table)
+        n = lhs.vals.shape[1] if lhs.m else rhs.vals.shape[1]
+        if op in ("and", "unless"):
+            present = np.zeros((ns, n), dtype=bool)
+            if rhs.m:
+                np.logical_or.at(present, sr, rhs.mask)
+            hit = present[sl] if lhs.m else np.zeros((0, n), dtype=bool)
+            mask = lhs.mask & hit if op == "and" else lhs.mask & ~hit
+            return VecVal(lhs.labels, lhs.vals, mask, lhs.drop, lhs.sample_ts).compact()
+        # or
+        present = np.zeros((ns, n), dtype=bool)
+        if lhs.m:
+            np.logical_or.at(present, sl, lhs.mask)
+        rmask = rhs.mask & ~present[sr] if rhs.m else rhs.mask
+        out = VecVal(
+            lhs.labels + rhs.labels,
+            np.concatenate([lhs.vals, rhs.vals]),
+            np.concatenate([lhs.mask, rmask]),
+            np.concatenate([lhs.drop, rhs.drop]),
+        )
+        return merge_same_labels(out.compact())
+
+    def _vec_vec(self, op: str, lhs: VecVal, rhs: VecVal, m: VectorMatching, return_bool: bool) -> VecVal:
+        n = lhs.vals.shape[1] if lhs.m else rhs.vals.shape[1]
+        if lhs.m == 0 or rhs.m == 0:
+            return VecVal.empty(n)
+        card = m.card
+        swapped = card == "one-to-many"
+        many, one = (rhs, lhs) if swapped else (lhs, rhs)
+        table: dict = {}
+        sig_many = self._signatures(many.labels, m, table)
+        sig_one = self._signatures(one.labels, m, table)
+        ns = len(table)
+        # The "one" side must be unique per signature at every step.
+        one_val = np.full((ns, n), np.nan)
+        one_present = np.zeros((ns, n), dtype=bool)
+        one_src = np.full((ns, n), -1, dtype=np.int64)
+        for r in range(one.m):
+            s = sig_one[r]
+            pm = one.mask[r]
+            dup = pm & one_present[s]
+            if dup.any():
+                t = int(np.nonzero(dup)[0][0])
+                other = int(one_src[s, t])
+                side = "left" if swapped else "right"
+                pair = sorted([one.labels[other], one.labels[r]])
+                group = _match_labels(one.labels[r], m)
+                raise EvalError(
+                    f"found duplicate series for the match group {prom_labels_str(group)} on the {side} "
+                    f"hand-side of the operation: [{prom_labels_str(pair[0])}, {prom_labels_str(pair[1])}]"
+                    ";many-to-many matching not allowed: matching labels must be unique on one side"
+                )
+            one_val[s] = np.where(pm, one.vals[r], one_val[s])
+            one_src[s] = np.where(pm, r, one_src[s])
+            one_present[s] |= pm
+        matched = many.mask & one_present[sig_many]
+        if card == "one-to-one":
+            cnt = np.zeros((ns, n), dtype=np.int64)
+            np.add.at(cnt, sig_many, matched.astype(np.int64))
+            if (cnt > 1).any():
+                raise EvalError(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                )
+        fm = many.vals
+        fo = one_val[sig_many]
+        fl, fr = (fo, fm) if swapped else (fm, fo)
+        with np.errstate(all="ignore"):
+            if op in COMPARE:
+                keep = _compare(op, fl, fr) & matched
+                if return_bool:
+                    vals = np.where(keep, 1.0, 0.0)
+                    mask = matched
+                else:
+                    vals = fl
+                    mask = keep
+            else:
+                vals = _arith(op, fl, fr)
+                mask = matched
+        arith = op in ARITH
+        drop_flag = return_bool
+        # Result labels: from the "many" side, adjusted per matching.
+        src = one_src[sig_many]
+        if card != "one-to-one" and m.include:
+            rows, cols = np.nonzero(matched)
+            pairs = rows.astype(np.int64) * one.m + src[rows, cols]
+            upairs, inv = np.unique(pairs, return_inverse=True)
+            cand_labels = []
+            cand_vals = np.full((len(upairs), n), np.nan)
+            cand_mask = np.zeros((len(upairs), n), dtype=bool)
+            cand_matched = np.zeros((len(upairs), n), dtype=bool)
+            for j, p in enumerate(upairs.tolist()):
+                i, r = divmod(p, one.m)
+                cand_labels.append(_result_labels(many.labels[i], one.labels[r], m, arith))
+            cand_vals[inv, cols] = vals[rows, cols]
+            cand_mask[inv, cols] = mask[rows, cols]
+            cand_matched[inv, cols] = True
+        else:
+            cand_labels = [_result_labels(lb, None, m, arith) for lb in many.labels]
+            cand_vals, cand_mask, cand_matched = vals, mask, matched
+        err = (
+            "multiple matches for labels: grouping labels must ensure unique matches"
+            if card != "one-to-one"
+            else "vector cannot contain metrics with the same labelset"
+        )
+        out = VecVal(
+            cand_labels,
+            np.where(cand_mask, cand_vals, np.nan),
+            cand_mask,
+            np.full(len(cand_labels), drop_flag),
+        )
+        out = merge_same_labels(out, err, check_mask=cand_matched)
+        return self._set_drop(out.compact())
+
+    # ------------------------------------------------------------------ aggregation
+
+    def _aggregate(self, e: AggregateExpr, ctx: Ctx) -> VecVal:
+        op = e.op
+        grouping = tuple(sorted(e.grouping))
+        if op == "count_values":
+            param = unwrap_parens(e.param) if e.param is not None else None
+            if not isinstance(param, StringLiteral):
+                raise EvalError("count_values requires a string parameter")
+            v = self.eval_vector(e.expr, ctx)
+            return count_values(v, param.val, grouping, e.without)
+        pvals: np.ndarray | None = None
+        if e.param is not None:
+            pvals = self.eval_scalar(e.param, ctx)
+        v = self.eval_vector(e.expr, ctx)
+        instant = ctx.n == 1
+        if op in ("topk", "bottomk", "limitk"):
+            assert pvals is not None
+            if np.max(pvals) < 1 if pvals.size else True:
+                return VecVal.empty(ctx.n)
+            if np.isnan(pvals).any():
+                raise EvalError("Parameter value is NaN")
+            if pvals.min() <= -9223372036854775808.0:
+                raise EvalError(f"Scalar value {annos.go_g(float(pvals.min()))} underflows int64")
+            if pvals.max() >= 9223372036854774784.0:
+                raise EvalError(f"Scalar value {annos.go_g(float(pvals.max()))} overflows int64")
+        elif op == "limit_ratio":
+            assert pvals is not None
+            if pvals.size and np.max(pvals) == 0 and np.min(pvals) == 0:
+                return VecVal.empty(ctx.n)
+            if np.isnan(pvals).any():
+                raise EvalError("Ratio value is NaN")
+            pos = e.param.pos if e.param is not None else None
+            if pvals.max() > 1.0:
+                self.annos.add(annos.invalid_ratio(float(pvals.max()), 1.0, pos))
+            if pvals.min() < -1.0:
+                self.annos.add(annos.invalid_ratio(float(pvals.min()), -1.0, pos))
+        elif op == "quantile":
+            assert pvals is not None
+            pos = e.param.pos if e.param is not None else None
+            if np.isnan(pvals).any():
+                self.annos.add(annos.invalid_quantile(math.nan, pos))
+            if pvals.size and pvals.max() > 1:
+                self.annos.add(annos.invalid_quantile(float(pvals.max()), pos))
+            if pvals.size and pvals.min() < 0:
+                self.annos.add(annos.invalid_quantile(float(pvals.min()), pos))
+        out = aggregate(op, v, grouping, e.without, pvals, instant)
+        self._held(int(out.mask.sum()))
+        return out
+
+    # ------------------------------------------------------------------ calls
+
+    def _call(self, e: Call, ctx: Ctx) -> Value:
+        name = e.func.name
+        args = [unwrap_parens(a) for a in e.args]
+        if name in RANGE_FUNCTIONS:
+            return self._range_call(e, name, args, ctx)
+        if name in SIMPLE_FUNCTIONS:
+            v = self.eval_vector(args[0], ctx)
+            with np.errstate(all="ignore"):
+                vals = SIMPLE_FUNCTIONS[name](v.vals)
+            return self._set_drop(VecVal(v.labels, vals, v.mask, np.ones(v.m, dtype=bool)))
+        if name in DATE_FUNCTIONS:
+            if not args:
+                vals = date_function(name, ctx.times.astype(np.float64) / 1000.0)
+                return VecVal([Labels(())], vals[None, :], np.ones((1, ctx.n), dtype=bool), np.zeros(1, bool))
+            v = self.eval_vector(args[0], ctx)
+            vals = date_function(name, v.vals)
+            return self._set_drop(VecVal(v.labels, vals, v.mask, np.ones(v.m, dtype=bool)))
+        handler = getattr(self, "_fn_" + name, None)
+        if handler is None:
+            raise EvalError(f"function {name!r} is not supported")
+        return handler(e, args, ctx)
+
+    def _range_call(self, e: Call, name: str, args: list[Expr], ctx: Ctx) -> VecVal:
+        midx = next(i for i, a in enumerate(args) if isinstance(a, MatrixSelector | SubqueryExpr))
+        scalars = [self.eval_scalar(a, ctx) for i, a in enumerate(args) if i != midx]
+        batch, w, range_ms = self.range_windows(args[midx], ctx)
+        counts = w.count
+        if counts.size:
+            per_step = counts.sum(axis=0)
+            self._held(int(per_step.max()) if per_step.size else 0)
+            self.total_samples += int(counts.sum())
+        if name == "absent_over_time":
+            anyp = (counts > 0).any(axis=0) if batch.nseries else np.zeros(ctx.n, dtype=bool)
+            if anyp.all():
+                return VecVal.empty(ctx.n)
+            lbls = _absent_labels(args[midx])
+            return VecVal([lbls], np.ones((1, ctx.n)), ~anyp[None, :], np.ones(1, dtype=bool))
+        try:
+            vals, mask = range_function(name, w, range_ms, ctx.times, scalars)
+        except ValueError as exc:
+            raise EvalError(str(exc)) from exc
+        keep_name = name in ("last_over_time", "first_over_time")
+        drop = batch.drop.copy() if keep_name else np.ones(batch.nseries, dtype=bool)
+        out = VecVal(batch.labels, np.where(mask, vals, np.nan), mask, drop)
+        if name in ("rate", "increase"):
+            pos = e.args[0].pos
+            has = mask.any(axis=1)
+            for i in np.nonzero(has)[0].tolist():
+                mn = batch.labels[i].get(METRIC_NAME)
+                if mn and not mn.endswith(("_total", "_sum", "_count", "_bucket")):
+                    self.annos.add(annos.possible_non_counter(mn, pos))
+        elif name == "quantile_over_time":
+            q = scalars[0]
+            bad = (np.isnan(q) | (q < 0) | (q > 1)) & mask.any(axis=0)
+            if bad.any():
+                self.annos.add(annos.invalid_quantile(float(q[np.nonzero(bad)[0][0]]), e.args[0].pos))
+        return self._set_drop(out.compact())
+
+    # -- special functions (dispatched by name) --
+
+    def _fn_time(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        return ScalarVal(ctx.times.astype(np.float64) / 1000.0)
+
+    def _fn_pi(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        return ScalarVal(np.full(ctx.n, math.pi))
+
+    def _fn_start(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        return ScalarVal(np.full(ctx.n, ctx.query_start / 1000.0))
+
+    def _fn_end(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        return ScalarVal(np.full(ctx.n, ctx.query_end / 1000.0))
+
+    def _fn_step(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        return ScalarVal(np.full(ctx.n, ctx.query_step / 1000.0))
+
+    def _fn_range(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        return ScalarVal(np.full(ctx.n, (ctx.query_end - ctx.query_start) / 1000.0))
+
+    def _fn_vector(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        s = self.eval_scalar(args[0], ctx)
+        return VecVal([Labels(())], s[None, :].copy(), np.ones((1, ctx.n), dtype=bool), np.zeros(1, bool))
+
+    def _fn_scalar(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        v = self.eval_vector(args[0], ctx)
+        if v.m == 0:
+            return ScalarVal(np.full(ctx.n, np.nan))
+        cnt = v.mask.sum(axis=0)
+        first = np.argmax(v.mask, axis=0)
+        val = v.vals[first, np.arange(ctx.n)]
+        return ScalarVal(np.where(cnt == 1, val, np.nan))
+
+    def _fn_timestamp(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        a = args[0]
+        v = self.eval_vector(a, ctx)
+        if isinstance(a, VectorSelector) and v.sample_ts is not None:
+            ts = v.sample_ts.astype(np.float64) / 1000.0
+        else:
+            ts = np.broadcast_to(ctx.times.astype(np.float64) / 1000.0, v.vals.shape)
+        vals = np.where(v.mask, ts, np.nan)
+        return self._set_drop(VecVal(v.labels, vals, v.mask, np.ones(v.m, dtype=bool)))
+
+    def _fn_absent(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        anyp = v.mask.any(axis=0) if v.m else np.zeros(ctx.n, dtype=bool)
+        if anyp.all():
+            return VecVal.empty(ctx.n)
+        return VecVal([_absent_labels(args[0])], np.ones((1, ctx.n)), ~anyp[None, :], np.zeros(1, bool))
+
+    def _clamp(self, v: VecVal, lo: np.ndarray, hi: np.ndarray) -> VecVal:
+        with np.errstate(invalid="ignore"):
+            vals = np.maximum(lo[None, :], np.minimum(hi[None, :], v.vals))
+            ok = ~(hi < lo)
+        return self._set_drop(
+            VecVal(v.labels, vals, v.mask & ok[None, :], np.ones(v.m, dtype=bool)).compact()
+        )
+
+    def _fn_clamp(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        return self._clamp(v, self.eval_scalar(args[1], ctx), self.eval_scalar(args[2], ctx))
+
+    def _fn_clamp_min(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        return self._clamp(v, self.eval_scalar(args[1], ctx), np.full(ctx.n, np.inf))
+
+    def _fn_clamp_max(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        return self._clamp(v, np.full(ctx.n, -np.inf), self.eval_scalar(args[1], ctx))
+
+    def _fn_round(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        near = self.eval_scalar(args[1], ctx) if len(args) > 1 else np.ones(ctx.n)
+        with np.errstate(all="ignore"):
+            inv = 1.0 / near[None, :]
+            vals = np.floor(v.vals * inv + 0.5) / inv
+        return self._set_drop(VecVal(v.labels, vals, v.mask, np.ones(v.m, dtype=bool)))
+
+    def _sort_common(self, e: Call, ctx: Ctx) -> bool:
+        if ctx.query_step != 0 or ctx.n != 1:
+            self.annos.add(annos.sort_in_range_query(e.pos))
+            return False
+        return True
+
+    def _fn_sort(self, e: Call, args: list[Expr], ctx: Ctx, desc: bool = False) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        if not self._sort_common(e, ctx) or v.m == 0:
+            return v
+        x = v.vals[:, 0]
+        isn = np.isnan(x)
+        key = np.where(isn, 0.0, -x if desc else x)
+        order = np.lexsort((key, isn))
+        return v.take(order)
+
+    def _fn_sort_desc(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        return self._fn_sort(e, args, ctx, desc=True)
+
+    def _fn_sort_by_label(self, e: Call, args: list[Expr], ctx: Ctx, desc: bool = False) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        if not self._sort_common(e, ctx) or v.m == 0:
+            return v
+        names = [_string_arg(a) for a in args[1:]]
+
+        def key(i: int) -> tuple:
+            lb = v.labels[i]
+            return (tuple(_natsort_key(lb.get(n)) for n in names), lb.pairs)
+
+        order = sorted(range(v.m), key=key, reverse=desc)
+        return v.take(order)
+
+    def _fn_sort_by_label_desc(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        return self._fn_sort_by_label(e, args, ctx, desc=True)
+
+    def _fn_label_replace(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        dst, repl, src, regex = (_string_arg(a) for a in args[1:5])
+        try:
+            rx = re.compile("(?s:" + regex + r")\Z")
+        except re.error as exc:
+            raise EvalError(f"invalid regular expression in label_replace(): {regex}") from exc
+        if not _valid_label_name(dst):
+            raise EvalError(f"invalid destination label name in label_replace(): {dst}")
+        v = self.eval_vector(args[0], ctx)
+        labels = list(v.labels)
+        drop = v.drop.copy()
+        template = _go_template(repl)
+        for i, lbls in enumerate(v.labels):
+            sv = lbls.get(src)
+            mt = rx.match(sv)
+            if mt is None:
+                continue
+            res = template(mt)
+            labels[i] = LabelsBuilder(lbls).set(dst, res).labels()
+            if dst == METRIC_NAME:
+                drop[i] = False
+        return merge_same_labels(VecVal(labels, v.vals, v.mask, drop, v.sample_ts))
+
+    def _fn_label_join(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        dst = _string_arg(args[1])
+        sep = _string_arg(args[2])
+        srcs = [_string_arg(a) for a in args[3:]]
+        for s in srcs:
+            if not _valid_label_name(s):
+                raise EvalError(f"invalid source label name in label_join(): {s}")
+        if not _valid_label_name(dst):
+            raise EvalError(f"invalid destination label name in label_join(): {dst}")
+        v = self.eval_vector(args[0], ctx)
+        labels = list(v.labels)
+        drop = v.drop.copy()
+        for i, lbls in enumerate(v.labels):
+            val = sep.join(lbls.get(s) for s in srcs)
+            labels[i] = LabelsBuilder(lbls).set(dst, val).labels()
+            if dst == METRIC_NAME:
+                drop[i] = False
+        return merge_same_labels(VecVal(labels, v.vals, v.mask, drop, v.sample_ts))
+
+    def _histogram_groups(
+        self, v: VecVal, pos: tuple[int, int] | None
+    ) -> list[tuple[Labels, np.ndarray, np.ndarray]]:
+        """Classic histogram buckets grouped by labels without ``le``: (output labels, rows, upper bounds)."""
+        groups: dict[tuple, tuple[Labels, list[int], list[float]]] = {}
+        for i, lbls in enumerate(v.labels):
+            le = lbls.get("le")
+            ub = parse_go_float(le)
+            if ub is None:
+                if v.mask[i].any():
+                    name = lbls.get(METRIC_NAME) if self.opts.delayed_name_removal else ""
+                    self.annos.add(annos.bad_bucket_label(name, le, pos))
+                continue
+            key = tuple(p for p in lbls.pairs if p[0] != "le")
+            g = groups.get(key)
+            if g is None:
+                out = Labels(tuple(p for p in key if p[0] != METRIC_NAME))
+                g = (out, [], [])
+                groups[key] = g
+            g[1].append(i)
+            g[2].append(ub)
+        return [(lb, np.array(r, dtype=np.int64), np.array(u)) for lb, r, u in groups.values()]
+
+    def _fn_histogram_quantile(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        q = self.eval_scalar(args[0], ctx)
+        v = self.eval_vector(args[1], ctx)
+        bad = np.isnan(q) | (q < 0) | (q > 1)
+        if bad.any():
+            self.annos.add(annos.invalid_quantile(float(q[np.nonzero(bad)[0][0]]), e.args[0].pos))
+        groups = self._histogram_groups(v, e.args[1].pos)
+        return self._bucket_apply(groups, v, ctx, lambda ub, c, t: _bq(q, ub, c, t), e)
+
+    def _fn_histogram_quantiles(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        v = self.eval_vector(args[0], ctx)
+        label = _string_arg(args[1])
+        qs = [self.eval_scalar(a, ctx) for a in args[2:]]
+        for a, q in zip(e.args[2:], qs, strict=True):
+            bad = np.isnan(q) | (q < 0) | (q > 1)
+            if bad.any():
+                self.annos.add(annos.invalid_quantile(float(q[np.nonzero(bad)[0][0]]), a.pos))
+        groups = self._histogram_groups(v, e.args[0].pos)
+        parts = []
+        for q in qs:
+            r = self._bucket_apply(groups, v, ctx, lambda ub, c, t, q=q: _bq(q, ub, c, t), e)
+            qlabel = _openmetrics_float(float(q[0]))
+            labels = [LabelsBuilder(lb).set(label, qlabel).labels() for lb in r.labels]
+            parts.append(VecVal(labels, r.vals, r.mask, r.drop))
+        if not parts:
+            return VecVal.empty(ctx.n)
+        out = VecVal(
+            [lb for p in parts for lb in p.labels],
+            np.concatenate([p.vals for p in parts]),
+            np.concatenate([p.mask for p in parts]),
+            np.concatenate([p.drop for p in parts]),
+        )
+        return merge_same_labels(out)
+
+    def _fn_histogram_fraction(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        lower = self.eval_scalar(args[0], ctx)
+        upper = self.eval_scalar(args[1], ctx)
+        v = self.eval_vector(args[2], ctx)
+        groups = self._histogram_groups(v, e.args[2].pos)
+
+        def frac(ub: np.ndarray, c: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out = np.array(
+                [bucket_fraction(float(lower[j]), float(upper[j]), ub, c[:, k]) for k, j in enumerate(t)]
+            )
+            return out, np.zeros(len(t), dtype=bool)
+
+        return self._bucket_apply(groups, v, ctx, frac, e)
+
+    def _bucket_apply(
+        self,
+        groups: list[tuple[Labels, np.ndarray, np.ndarray]],
+        v: VecVal,
+        ctx: Ctx,
+        fn: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+        e: Call,
+    ) -> VecVal:
+        n = ctx.n
+        labels: list[Labels] = []
+        vals = np.full((len(groups), n), np.nan)
+        mask = np.zeros((len(groups), n), dtype=bool)
+        forced_any = False
+        for gi, (lb, rows, ubs) in enumerate(groups):
+            labels.append(lb)
+            pm = v.mask[rows]
+            anyp = pm.any(axis=0)
+            if not anyp.any():
+                continue
+            # Process steps sharing the same set of present buckets together.
+            patterns, inv = np.unique(pm[:, anyp].T, axis=0, return_inverse=True)
+            steps = np.nonzero(anyp)[0]
+            inv = np.asarray(inv).reshape(-1)
+            for p in range(len(patterns)):
+                cols = steps[inv == p]
+                present = patterns[p]
+                r = rows[present]
+                res, forced = fn(ubs[present], v.vals[r][:, cols], cols)
+                vals[gi, cols] = res
+                mask[gi, cols] = True
+                forced_any = forced_any or bool(np.any(forced))
+        if forced_any:
+            self.annos.add(annos.forced_monotonicity("", e.args[-1].pos))
+        out = VecVal(labels, vals, mask, np.ones(len(labels), dtype=bool))
+        return merge_same_labels(out.compact())
+
+    def _no_float_output(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        self.eval_vector(args[0], ctx)
+        return VecVal.empty(ctx.n)
+
+    _fn_histogram_count = _no_float_output
+    _fn_histogram_sum = _no_float_output
+    _fn_histogram_avg = _no_float_output
+    _fn_histogram_stddev = _no_float_output
+    _fn_histogram_stdvar = _no_float_output
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _compare(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        if op == ">":
+            return a > b
+        if op == "<":
+            return a < b
+        if op == ">=":
+            return a >= b
+        if op == "<=":
+            return a <= b
+    raise EvalError(f"unknown comparison operator {op!r}")
+
+
+def _arith(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return np.true_divide(a, b)
+        if op == "%":
+            return np.fmod(a, b)
+        if op == "^":
+            return np.power(np.asarray(a, dtype=np.float64), b)
+        if op == "atan2":
+            return np.arctan2(a, b)
+    raise EvalError(f"unknown arithmetic operator {op!r}")
+
+
+def _match_labels(lbls: Labels, m: VectorMatching) -> Labels:
+    names = frozenset(m.matching_labels)
+    if m.on:
+        return Labels(tuple(p for p in lbls.pairs if p[0] in names))
+    drop = names | {METRIC_NAME}
+    return Labels(tuple(p for p in lbls.pairs if p[0] not in drop))
+
+
+def _result_labels(lhs: Labels, rhs: Labels | None, m: VectorMatching, arith: bool) -> Labels:
+    b = LabelsBuilder(lhs)
+    if arith:
+        b.delete(METRIC_NAME, "__type__", "__unit__")
+    if m.card == "one-to-one":
+        if m.on:
+            b.keep(*m.matching_labels)
+        else:
+            b.delete(*m.matching_labels)
+    if rhs is not None:
+        for ln in m.include:
+            val = rhs.get(ln)
+            if val:
+                b.set(ln, val)
+            else:
+                b.delete(ln)
+    return b.labels()
+
+
+def merge_same_labels(
+    v: VecVal,
+    err: str = "vector cannot contain metrics with the same labelset",
+    check_mask: np.ndarray | None = None,
+) -> VecVal:
+    """Merge rows with identical labels; it is an error if two of them have a point at the same step."""
+    seen: dict[Labels, int] = {}
+    dup = False
+    for lb in v.labels:
+        if lb in seen:
+            dup = True
+            break
+        seen[lb] = 1
+    if not dup:
+        return v
+    first: dict[Labels, int] = {}
+    groups: list[list[int]] = []
+    for i, lb in enumerate(v.labels):
+        g = first.get(lb)
+        if g is None:
+            first[lb] = len(groups)
+            groups.append([i])
+        else:
+            groups[g].append(i)
+    cm = v.mask if check_mask is None else check_mask
+    labels, vals, masks, drops, sts = [], [], [], [], []
+    for rows in groups:
+        if len(rows) == 1:
+            r = rows[0]
+            labels.append(v.labels[r])
+            vals.append(v.vals[r])
+            masks.append(v.mask[r])
+            drops.append(bool(v.drop[r]))
+            sts.append(None if v.sample_ts is None else v.sample_ts[r])
+            continue
+        if (cm[rows].sum(axis=0) > 1).any():
+            raise EvalError(err)
+        mk = v.mask[rows]
+        val = np.full(v.vals.shape[1], np.nan)
+        st = None if v.sample_ts is None else np.zeros(v.vals.shape[1], dtype=np.int64)
+        for r, pm in zip(rows, mk, strict=True):
+            val = np.where(pm, v.vals[r], val)
+            if st is not None and v.sample_ts is not None:
+                st = np.where(pm, v.sample_ts[r], st)
+        labels.append(v.labels[rows[0]])
+        vals.append(val)
+        masks.append(mk.any(axis=0))
+        drops.append(bool(v.drop[rows[0]]))
+        sts.append(st)
+    n = v.vals.shape[1]
+    return VecVal(
+        labels,
+        np.array(vals).reshape(len(labels), n),
+        np.array(masks, dtype=bool).reshape(len(labels), n),
+        np.array(drops, dtype=bool),
+        None if v.sample_ts is None else np.array(sts).reshape(len(labels), n),
+    )
+
+
+def _absent_labels(e: Expr) -> Labels:
+    e = unwrap_parens(e)
+    if isinstance(e, MatrixSelector):
+        e = e.vector_selector
+    if not isinstance(e, VectorSelector):
+        return Labels(())
+    b = LabelsBuilder()
+    has: set[str] = set()
+    for m in e.matchers:
+        if m.name == METRIC_NAME:
+            continue
+        if m.type is MatchType.EQUAL and m.name not in has:
+            b.set(m.name, m.value)
+            has.add(m.name)
+        else:
+            b.delete(m.name)
+    return b.labels()
+
+
+def _string_arg(e: Expr) -> str:
+    e = unwrap_parens(e)
+    if not isinstance(e, StringLiteral):
+        raise EvalError("expected a string literal argument")
+    return e.val
+
+
+def _valid_label_name(name: str) -> bool:
+    if not name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NAT_RE = re.compile(r"(\d+)|(\D+)")
+
+
+def _natsort_key(s: str) -> tuple:
+    """Natural sort key (digit runs compare numerically), as github.com/facette/natsort."""
+    out: list[tuple[int, int | str]] = []
+    for num, txt in _NAT_RE.findall(s):
+        if num:
+            out.append((0, int(num)))
+        else:
+            out.append((1, txt))
+    return tuple(out)
+
+
+_TEMPLATE_RE = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def _go_template(repl: str) -> Callable[[re.Match[str]], str]:
+    """Go's ``regexp.Expand`` template semantics (``$1``, ``${name}``, ``$$``)."""
+
+    def expand(m: re.Match[str]) -> str:
+        def sub(t: re.Match[str]) -> str:
+            if t.group(0) == "$$":
+                return "$"
+            name = t.group(1) or t.group(2)
+            if name.isdigit():
+                idx = int(name)
+                if idx <= (m.re.groups or 0):
+                    return m.group(idx) or ""
+                return ""
+            try:
+                return m.group(name) or ""
+            except IndexError:
+                return ""
+
+        return _TEMPLATE_RE.sub(sub, repl)
+
+    return expand
+
+
+def _openmetrics_float(v: float) -> str:
+    """``labels.FormatOpenMetricsFloat``: like Go's %g but always with a decimal point."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    s = annos.go_g(v)
+    if "." in s or "e" in s:
+        return s
+    return s + ".0"
+
+
+def bucket_quantile_cols(q: np.ndarray, ubs: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized Prometheus ``BucketQuantile`` over columns (steps); returns (values, forced flags)."""
+    k, n = counts.shape
+    order = np.argsort(ubs, kind="stable")
+    ub = ubs[order]
+    c = counts[order].astype(np.float64)
+    res = np.full(n, np.nan)
+    forced = np.zeros(n, dtype=bool)
+    if k == 0 or not (math.isinf(ub[-1]) and ub[-1] > 0):
+        res = np.where(np.isnan(q), np.nan, np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res)))
+        return res, forced
+    if k > 1:
+        new = np.ones(k, dtype=bool)
+        new[1:] = ub[1:] != ub[:-1]
+        starts = np.nonzero(new)[0]
+        c = np.add.reduceat(c, starts, axis=0)
+        ub = ub[starts]
+        k = len(ub)
+    c = c.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prev = c[0].copy()
+        for i in range(1, k):
+            curr = c[i]
+            delta = np.abs(curr - prev)
+            small = (delta != 0) & (delta / curr <= 1e-12)
+            c[i] = np.where(small, prev, curr)
+            prev = np.where((delta != 0) & ~small, curr, prev)
+        mx = c[0].copy()
+        for i in range(1, k):
+            lower = c[i] < mx
+            forced |= lower
+            c[i] = np.where(lower, mx, c[i])
+            mx = np.maximum(mx, c[i])
+        obs = c[-1]
+        if k >= 2:
+            rank = q * obs
+            ge = c[:-1] >= rank[None, :]
+            b = np.where(ge.any(axis=0), np.argmax(ge, axis=0), k - 1)
+            cols = np.arange(n)
+            bend = ub[np.minimum(b, k - 1)]
+            cnt_b = c[np.minimum(b, k - 1), cols]
+            bstart = np.where(b > 0, ub[np.maximum(b - 1, 0)], 0.0)
+            prevc = np.where(b > 0, c[np.maximum(b - 1, 0), cols], 0.0)
+            val = bstart + (bend - bstart) * ((rank - prevc) / (cnt_b - prevc))
+            val = np.where(b == k - 1, ub[k - 2], val)
+            val = np.where((b == 0) & (ub[0] <= 0), ub[0], val)
+            res = np.where(obs == 0, np.nan, val)
+        res = np.where(np.isnan(q), np.nan, np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res)))
+    forced = forced & ~np.isnan(q) & (q >= 0) & (q <= 1)
+    return res, forced
+
+
+def _bq(
+    q: np.ndarray, ubs: np.ndarray, counts: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    return bucket_quantile_cols(q[cols], ubs, counts)
+
+
+def matchers_str(ms: Sequence[Matcher]) -> str:
+    return ", ".join(str(m) for m in ms)
+
+
+__all__ = [
+    "AT_MODIFIER_UNSAFE",
+    "EvalOptions",
+    "Evaluator",
+    "merge_same_labels",
+    "prom_labels_str",
+    "unwrap_parens",
+    "ValueType",
+]
