@@ -111,9 +111,9 @@ class MetricMetadata:
 
 
 class Exemplar(NamedTuple):
-    """An OpenMetrics exemplar attached to sample ``index`` of the result."""
+    """An OpenMetrics exemplar attached to sample ``sample_index`` of the result."""
 
-    index: int
+    sample_index: int
     labels: Labels
     value: float
     timestamp_ms: int | None

@@ -324,7 +324,7 @@ def list_segments(dir: str | os.PathLike[str]) -> list[int]:
 
 class CheckpointRef(NamedTuple):
     path: str
-    index: int
+    segment: int
 
 
 def _list_checkpoints(dir: str) -> list[CheckpointRef]:
@@ -339,7 +339,7 @@ def _list_checkpoints(dir: str) -> list[CheckpointRef]:
         suffix = n[len(CHECKPOINT_PREFIX) :]
         if suffix.isdigit() and os.path.isdir(os.path.join(dir, n)):
             out.append(CheckpointRef(os.path.join(dir, n), int(suffix)))
-    return sorted(out, key=lambda c: c.index)
+    return sorted(out, key=lambda c: c.segment)
 
 
 def last_checkpoint(dir: str | os.PathLike[str]) -> CheckpointRef | None:
@@ -394,7 +394,7 @@ class WAL:
         os.makedirs(self.dir, exist_ok=True)
         cp = last_checkpoint(self.dir)
         segs = list_segments(self.dir)
-        last = max(segs[-1] if segs else -1, cp.index if cp else -1)
+        last = max(segs[-1] if segs else -1, cp.segment if cp else -1)
         self._open_segment(last + 1)
 
     # -- internals (lock held) --
@@ -638,7 +638,7 @@ def replay(
     st = stats if stats is not None else ReplayStats()
     cp = last_checkpoint(d)
     if cp is not None:
-        st.checkpoint = cp.index
+        st.checkpoint = cp.segment
         for s in list_segments(cp.path):
             path = os.path.join(cp.path, segment_name(s))
             bad = None
@@ -653,7 +653,7 @@ def replay(
                     raise WALCorruptionError(path, bad.offset, bad.reason)
                 _warn(st, f"checkpoint {path}: {bad.reason} at offset {bad.offset}; ignoring the rest of it")
                 break
-    segs = [s for s in list_segments(d) if cp is None or s > cp.index]
+    segs = [s for s in list_segments(d) if cp is None or s > cp.segment]
     prev = None
     for i, s in enumerate(segs):
         if prev is not None and s != prev + 1:
@@ -784,17 +784,17 @@ def checkpoint(
     sources: list[str] = []
     cp = last_checkpoint(d)
     if cp is not None:
-        if cp.index >= to_seg:
+        if cp.segment >= to_seg:
             raise WALError(f"checkpoint {cp.path} already covers segment {to_seg}")
-        if from_seg > cp.index + 1:
-            raise WALError(f"gap between checkpoint {cp.index} and segment {from_seg}")
-        from_seg = cp.index + 1
+        if from_seg > cp.segment + 1:
+            raise WALError(f"gap between checkpoint {cp.segment} and segment {from_seg}")
+        from_seg = cp.segment + 1
         sources += [os.path.join(cp.path, segment_name(s)) for s in list_segments(cp.path)]
     segs = [s for s in list_segments(d) if from_seg <= s <= to_seg]
     if not segs or segs[-1] != to_seg or segs != list(range(segs[0], to_seg + 1)):
         raise WALError(f"{d}: segments {from_seg}..{to_seg} are not all present (found {segs})")
     if cp is not None and segs[0] != from_seg:
-        raise WALError(f"{d}: segment {from_seg} after checkpoint {cp.index} is missing")
+        raise WALError(f"{d}: segment {from_seg} after checkpoint {cp.segment} is missing")
     sources += [os.path.join(d, segment_name(s)) for s in segs]
 
     final = os.path.join(d, f"{CHECKPOINT_PREFIX}{segment_name(to_seg)}")
