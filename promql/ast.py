@@ -34,6 +34,7 @@ __all__ = [
     "COMPARISON_OPS",
     "FUNCTIONS",
     "SET_OPS",
+    "TRIM_OPS",
     "AggregateExpr",
     "BinaryExpr",
     "Call",
@@ -91,7 +92,9 @@ class ValueType(enum.Enum):
 ARITHMETIC_OPS = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARISON_OPS = frozenset({"==", "!=", ">", "<", ">=", "<="})
 SET_OPS = frozenset({"and", "or", "unless"})
-BINARY_OPS = ARITHMETIC_OPS | COMPARISON_OPS | SET_OPS
+# Native-histogram trim operators: "</" (TRIM_UPPER) and ">/" (TRIM_LOWER).
+TRIM_OPS = frozenset({"</", ">/"})
+BINARY_OPS = ARITHMETIC_OPS | COMPARISON_OPS | SET_OPS | TRIM_OPS
 
 AGGREGATORS = frozenset(
     {
@@ -131,6 +134,8 @@ PRECEDENCE: dict[str, int] = {
     "/": 5,
     "%": 5,
     "atan2": 5,
+    "</": 5,
+    ">/": 5,
     "^": 6,
 }
 
@@ -182,6 +187,7 @@ _FUNCTION_LIST = [
     _fn("day_of_week", "v", variadic=1),
     _fn("day_of_year", "v", variadic=1),
     _fn("deg", "v"),
+    _fn("end", "", "s", experimental=True),
     _fn("delta", "m"),
     _fn("deriv", "m"),
     _fn("double_exponential_smoothing", "mss", experimental=True),
@@ -208,14 +214,17 @@ _FUNCTION_LIST = [
     _fn("log10", "v"),
     _fn("log2", "v"),
     _fn("mad_over_time", "m", experimental=True),
+    _fn("max_of", "ss", "s", experimental=True),
     _fn("max_over_time", "m"),
     _fn("min_over_time", "m"),
+    _fn("min_of", "ss", "s", experimental=True),
     _fn("minute", "v", variadic=1),
     _fn("month", "v", variadic=1),
     _fn("pi", "", "s"),
     _fn("predict_linear", "ms"),
     _fn("present_over_time", "m"),
     _fn("quantile_over_time", "sm"),
+    _fn("range", "", "s", experimental=True),
     _fn("rad", "v"),
     _fn("rate", "m"),
     _fn("resets", "m"),
@@ -229,7 +238,9 @@ _FUNCTION_LIST = [
     _fn("sort_by_label_desc", "vS", variadic=-1, experimental=True),
     _fn("sort_desc", "v"),
     _fn("sqrt", "v"),
+    _fn("start", "", "s", experimental=True),
     _fn("start_timestamp", "v", experimental=True),
+    _fn("step", "", "s", experimental=True),
     _fn("stddev_over_time", "m"),
     _fn("stdvar_over_time", "m"),
     _fn("sum_over_time", "m"),
@@ -322,6 +333,9 @@ def go_quote(s: str) -> str:
         esc = _GO_ESCAPES.get(ch)
         if esc is not None:
             out.append(esc)
+        elif "\udc80" <= ch <= "\udcff":
+            # A byte that is not valid UTF-8 (kept via the surrogateescape error handler).
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
         elif ch.isprintable() or ch == " ":
             out.append(ch)
         else:
@@ -493,10 +507,10 @@ def _eval_duration(e: Expr | None, step: float, range_: float) -> float:
         return math.fmod(left, r)
     if op == "^":
         return math.pow(left, r)
-    if op == "min_of":
-        return min(left, r)
-    if op == "max_of":
-        return max(left, r)
+    if op in ("min_of", "max_of"):
+        if math.isnan(left) or math.isnan(r):
+            return math.nan
+        return min(left, r) if op == "min_of" else max(left, r)
     raise ValueError(f"unknown duration operator {op!r}")
 
 
@@ -527,6 +541,8 @@ class VectorSelector(Expr):
     ``offset`` is in ms (negative allowed); ``timestamp`` in ms from ``@ <t>``;
     ``start_or_end`` is ``"start"``/``"end"`` for ``@ start()``/``@ end()``.
     ``anchored``/``smoothed`` are Prometheus 3's experimental selector modifiers.
+    ``bypass_empty_matcher_check`` is set on the label-only selector that is the
+    second argument of ``info()`` (it may match the empty string).
     """
 
     name: str | None
@@ -537,6 +553,7 @@ class VectorSelector(Expr):
     offset_expr: Expr | None = None
     anchored: bool = False
     smoothed: bool = False
+    bypass_empty_matcher_check: bool = False
     pos: PosRange | None = _pos()
 
     @property
