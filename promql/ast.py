@@ -52,6 +52,7 @@ __all__ = [
     "VectorMatching",
     "VectorSelector",
     "children",
+    "duration_ms",
     "format_duration",
     "format_float",
     "format_label_name",
@@ -498,15 +499,18 @@ def _eval_duration(e: Expr | None, step: float, range_: float) -> float:
     if op == "*":
         return left * r
     if op == "/":
-        if r == 0:
-            raise ZeroDivisionError("division by zero")
+        if r == 0:  # Go float semantics: no exception
+            if left == 0 or math.isnan(left):
+                return math.nan
+            return math.copysign(math.inf, left) * math.copysign(1.0, r)
         return left / r
     if op == "%":
-        if r == 0:
-            raise ZeroDivisionError("modulo by zero")
-        return math.fmod(left, r)
+        return math.fmod(left, r) if r != 0 and math.isfinite(left) else math.nan
     if op == "^":
-        return math.pow(left, r)
+        try:
+            return math.pow(left, r)
+        except (OverflowError, ValueError):
+            return math.inf if abs(left) > 1 else math.nan
     if op in ("min_of", "max_of"):
         if math.isnan(left) or math.isnan(r):
             return math.nan
@@ -841,30 +845,52 @@ def inspect(node: Expr, f: Callable[[Expr, list[Expr]], None], path: list[Expr] 
     path.pop()
 
 
-def _dur_ms(e: Expr, step_ms: int, range_ms: int) -> int:
-    return round(_eval_duration(e, step_ms / 1000.0, range_ms / 1000.0) * 1000)
+_MAX_DURATION_SECONDS = (1 << 63) / 1e9
+
+
+def duration_ms(e: Expr, step_ms: int = 0, range_ms: int = 0, positive: bool = False) -> int:
+    """Evaluate a duration expression to ms for a query with the given step and range.
+
+    Raises ``ValueError`` like Prometheus's duration preprocessing
+    (``"<start>:<end>: duration must be greater than 0"``, ``"... duration is out of range"``).
+    """
+    v = _eval_duration(e, step_ms / 1000.0, range_ms / 1000.0)
+    start, end = e.pos if e.pos is not None else (0, 0)
+    if positive and not v > 0:
+        raise ValueError(f"{start}:{end}: duration must be greater than 0")
+    if math.isnan(v) or v > _MAX_DURATION_SECONDS or v < -_MAX_DURATION_SECONDS:
+        raise ValueError(f"{start}:{end}: duration is out of range")
+    ns = v * 1e9
+    ns_i = int(math.floor(ns + 0.5)) if ns >= 0 else -int(math.floor(-ns + 0.5))
+    return ns_i // 1_000_000 if ns_i >= 0 else -((-ns_i) // 1_000_000)
+
+
+def _needs_resolving(e: Expr | None, current: int) -> bool:
+    # Constant expressions are folded by the parser; an expression left at 0 is either
+    # query dependent (step()/range()) or invalid and must fail here, as in Prometheus.
+    return e is not None and (current == 0 or _duration_is_dynamic(e))
 
 
 def resolve_durations(node: Expr, step_ms: int, range_ms: int = 0) -> Expr:
-    """Fill the integer duration fields from duration expressions using ``step()``/``range()``.
+    """Fill the integer duration fields from duration expressions (``step()``, ``range()``).
 
-    Returns ``node`` unchanged (same object) when nothing in it depends on the query.
+    ``step_ms`` is the query step (0 for instant queries) and ``range_ms`` the
+    query range (end - start). Returns ``node`` itself when nothing changes.
+    Raises ``ValueError`` (Prometheus's wording) for ranges/steps that are not
+    positive or durations out of range.
     """
     updates: dict[str, Any] = {}
-    if isinstance(node, VectorSelector | SubqueryExpr) and node.offset_expr is not None:
-        if _duration_is_dynamic(node.offset_expr):
-            updates["offset"] = _dur_ms(node.offset_expr, step_ms, range_ms)
-    if isinstance(node, MatrixSelector | SubqueryExpr) and node.range_expr is not None:
-        if _duration_is_dynamic(node.range_expr):
-            updates["range"] = _dur_ms(node.range_expr, step_ms, range_ms)
-    if isinstance(node, SubqueryExpr) and node.step_expr is not None:
-        if _duration_is_dynamic(node.step_expr):
-            updates["step"] = _dur_ms(node.step_expr, step_ms, range_ms)
+    if isinstance(node, VectorSelector | SubqueryExpr) and _needs_resolving(node.offset_expr, node.offset):
+        updates["offset"] = duration_ms(node.offset_expr, step_ms, range_ms)
+    if isinstance(node, MatrixSelector | SubqueryExpr) and _needs_resolving(node.range_expr, node.range):
+        updates["range"] = duration_ms(node.range_expr, step_ms, range_ms, positive=True)
+    if isinstance(node, SubqueryExpr) and _needs_resolving(node.step_expr, node.step):
+        updates["step"] = duration_ms(node.step_expr, step_ms, range_ms, positive=True)
     for f in fields(node):
-        if f.name == "pos":
+        if f.name == "pos" or f.name in _DURATION_FIELDS:
             continue
         v = getattr(node, f.name)
-        if isinstance(v, Expr) and not isinstance(v, DurationExpr) and f.name not in _DURATION_FIELDS:
+        if isinstance(v, Expr) and not isinstance(v, DurationExpr):
             nv = resolve_durations(v, step_ms, range_ms)
             if nv is not v:
                 updates[f.name] = nv

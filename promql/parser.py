@@ -679,7 +679,13 @@ def _check_duration_range(nl: NumberLiteral) -> NumberLiteral:
 
 
 def _const_duration(e: Expr, positive: bool) -> tuple[int, Expr | None]:
-    """(ms, expression to keep) for a range/step/offset duration."""
+    """(ms, expression to keep) for a range/step/offset duration.
+
+    Literals are checked here as Prometheus's grammar does. Expressions are folded
+    when constant and valid; otherwise the integer stays 0 and
+    :func:`promql.ast.resolve_durations` evaluates (and rejects) them per query,
+    like Prometheus's duration preprocessing.
+    """
     if isinstance(e, NumberLiteral):
         if positive and not e.val > 0:
             raise _Err("duration must be greater than 0", *e.pos)
@@ -687,17 +693,9 @@ def _const_duration(e: Expr, positive: bool) -> tuple[int, Expr | None]:
     if ast._duration_is_dynamic(e):
         return 0, e
     try:
-        v = ast._eval_duration(e, 0.0, 0.0)
-    except ZeroDivisionError as err:
-        raise _Err(str(err), *e.pos) from None
-    if math.isnan(v) or v > _MAX_DURATION_SECONDS or v < -_MAX_DURATION_SECONDS:
-        raise _Err("duration out of range", *e.pos)
-    if positive and not v > 0:
-        raise _Err("duration must be greater than 0", *e.pos)
-    return _seconds_to_ms(v), e
-
-
-_AT_CAPABLE = (VectorSelector, MatrixSelector, SubqueryExpr)
+        return ast.duration_ms(e, positive=positive), e
+    except ValueError:
+        return 0, e
 
 
 class _Builder(Transformer):
@@ -1269,10 +1267,11 @@ def _syntax_context(tokens: list[Token], bad: Token) -> tuple[str, str]:
     if ty == "AT":
         return "@", "timestamp"
     if bracket:
-        if ty == "LEFT_BRACKET":
-            return "subquery or range selector", "number, duration, step(), or range()"
-        if ty == "COLON":
+        complete = ty in ("NUMBER", "DURATION", "RIGHT_PAREN")
+        if ty == "COLON" or (colon and not complete):
             return "subquery selector", 'number, duration, step(), range(), or "]"'
+        if not complete:
+            return "subquery or range selector", "number, duration, step(), or range()"
         if colon:
             return "subquery selector", '"]"'
         return "subquery or range", '":" or "]"'
