@@ -439,17 +439,16 @@ def _extrapolated(w: Windows, range_ms: int, is_counter: bool, is_rate: bool) ->
                 reset[1:] = vals[1:] < vals[:-1]
             starts = b.offsets[:-1][b.offsets[:-1] < len(vals)]
             reset[starts] = False
-            corr = np.where(reset, prev, 0.0)
             nres = _segment_sum_int(reset, lo + 1, hi)
-            cs = np.zeros(len(vals) + 1)
-            np.cumsum(corr, out=cs[1:])
-            add = np.where(nres > 0, cs[hi] - cs[lo + 1], 0.0)
-            exact = nres == 1
-            if exact.any():
-                # With one reset, use the exact value instead of a cumsum difference.
-                pos = np.searchsorted(np.cumsum(reset), np.cumsum(reset)[lo] + 1)
-                add = np.where(exact, corr[np.minimum(pos, len(corr) - 1)], add)
-            result = result + add
+            maxres = int(nres.max()) if nres.size else 0
+            if maxres:
+                # Add the value before each reset in order, as Prometheus does.
+                reset_idx = np.nonzero(reset)[0]
+                r0 = np.searchsorted(reset_idx, lo + 1)
+                result = result.copy()
+                for k in range(maxres):
+                    a = np.nonzero(nres > k)[0]
+                    result[a] = result[a] + prev[reset_idx[r0[a] + k]]
         range_start = end - range_ms
         dur_start = (first_t - range_start) / 1000.0
         dur_end = (end - last_t) / 1000.0
