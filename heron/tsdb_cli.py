@@ -174,7 +174,7 @@ def format_go_g(v: float) -> str:
     dp = len(intpart) + exp - lead_zeros  # position of the decimal point in `digits`
     digits = digits.rstrip("0") or "0"
     x = dp - 1
-    if x < -4 or x >= 21:
+    if x < -4 or x >= 6:  # Go: shortest %g switches to %e at exponent 6
         m = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{m}e{'-' if x < 0 else '+'}{abs(x):02d}"
     if dp <= 0:
