@@ -233,9 +233,79 @@ def _topk_like(
     return out.compact()
 
 
+_P1 = 11400714785074694791
+_P2 = 14029467366897019727
+_P3 = 1609587929392839161
+_P4 = 9650029242287828579
+_P5 = 2870177450012600261
+_M64 = (1 << 64) - 1
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & _M64
+
+
+def _round(acc: int, lane: int) -> int:
+    acc = (acc + lane * _P2) & _M64
+    return (_rotl(acc, 31) * _P1) & _M64
+
+
+def xxhash64(data: bytes, seed: int = 0) -> int:
+    """XXH64 of ``data`` (as Go's ``github.com/cespare/xxhash``)."""
+    n = len(data)
+    i = 0
+    if n >= 32:
+        v1 = (seed + _P1 + _P2) & _M64
+        v2 = (seed + _P2) & _M64
+        v3 = seed & _M64
+        v4 = (seed - _P1) & _M64
+        while i + 32 <= n:
+            v1 = _round(v1, int.from_bytes(data[i : i + 8], "little"))
+            v2 = _round(v2, int.from_bytes(data[i + 8 : i + 16], "little"))
+            v3 = _round(v3, int.from_bytes(data[i + 16 : i + 24], "little"))
+            v4 = _round(v4, int.from_bytes(data[i + 24 : i + 32], "little"))
+            i += 32
+        h = (_rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)) & _M64
+        for v in (v1, v2, v3, v4):
+            h ^= _round(0, v)
+            h = (h * _P1 + _P4) & _M64
+    else:
+        h = (seed + _P5) & _M64
+    h = (h + n) & _M64
+    while i + 8 <= n:
+        h ^= _round(0, int.from_bytes(data[i : i + 8], "little"))
+        h = (_rotl(h, 27) * _P1 + _P4) & _M64
+        i += 8
+    if i + 4 <= n:
+        h ^= (int.from_bytes(data[i : i + 4], "little") * _P1) & _M64
+        h = (_rotl(h, 23) * _P2 + _P3) & _M64
+        i += 4
+    while i < n:
+        h ^= (data[i] * _P5) & _M64
+        h = (_rotl(h, 11) * _P1) & _M64
+        i += 1
+    h ^= h >> 33
+    h = (h * _P2) & _M64
+    h ^= h >> 29
+    h = (h * _P3) & _M64
+    h ^= h >> 32
+    return h
+
+
+def labels_hash(lbls: Labels) -> int:
+    """Prometheus's ``labels.Labels.Hash()``: XXH64 over ``name 0xff value 0xff …``."""
+    b = bytearray()
+    for k, v in lbls.pairs:
+        b += k.encode("utf-8", "surrogateescape")
+        b.append(0xFF)
+        b += v.encode("utf-8", "surrogateescape")
+        b.append(0xFF)
+    return xxhash64(bytes(b))
+
+
 def _ratio_offset(lbls: Labels) -> float:
-    # Deterministic offset in [0, 1) from the label set (Prometheus hashes the labels too).
-    return lbls.fingerprint() / float(2**64)
+    # Prometheus's HashRatioSampler: labels hash / MaxUint64.
+    return labels_hash(lbls) / float(_M64)
 
 
 def aggregate(

@@ -60,6 +60,9 @@ from .functions import (
     range_function,
 )
 
+# Dropping the metric name drops every metadata label (Prometheus's schema.IsMetadataLabel).
+METADATA_LABELS = (METRIC_NAME, "__type__", "__unit__")
+
 ARITH = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARE = frozenset({"==", "!=", ">", "<", ">=", "<="})
 SETOPS = frozenset({"and", "or", "unless"})
@@ -78,6 +81,10 @@ AT_MODIFIER_UNSAFE = frozenset(
         "predict_linear",
         "time",
         "timestamp",
+        "start",
+        "end",
+        "step",
+        "range",
     }
 )
 
@@ -307,7 +314,7 @@ class Evaluator:
         offsets = np.zeros(v.m + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         labels = [
-            lbls.without(METRIC_NAME) if d else lbls
+            lbls.without(*METADATA_LABELS) if d else lbls
             for lbls, d in zip(v.labels, v.drop.tolist(), strict=True)
         ]
         return SeriesBatch(labels, times[cols], v.vals[rows, cols], offsets, np.zeros(v.m, dtype=bool))
@@ -336,7 +343,7 @@ class Evaluator:
         if self.opts.delayed_name_removal or not v.drop.any():
             return v
         labels = [
-            lbls.without(METRIC_NAME) if d else lbls
+            lbls.without(*METADATA_LABELS) if d else lbls
             for lbls, d in zip(v.labels, v.drop.tolist(), strict=True)
         ]
         return merge_same_labels(VecVal(labels, v.vals, v.mask, np.zeros(v.m, dtype=bool), v.sample_ts))
@@ -418,11 +425,19 @@ class Evaluator:
 
     def _vec_vec(self, op: str, lhs: VecVal, rhs: VecVal, m: VectorMatching, return_bool: bool) -> VecVal:
         n = lhs.vals.shape[1] if lhs.m else rhs.vals.shape[1]
-        if lhs.m == 0 or rhs.m == 0:
-            return VecVal.empty(n)
         card = m.card
         swapped = card == "one-to-many"
         many, one = (rhs, lhs) if swapped else (lhs, rhs)
+        # After the swap the "many" side is Prometheus's lhs: fill_right fills a
+        # missing "one" sample for it, fill_left a missing "many" sample.
+        fill_one_missing = m.fill_right
+        fill_many_missing = m.fill_left
+        has_fill = fill_one_missing is not None or fill_many_missing is not None
+        if (lhs.m == 0 or rhs.m == 0) and not has_fill:
+            return VecVal.empty(n)
+        l_any = lhs.mask.any(axis=0) if lhs.m else np.zeros(n, dtype=bool)
+        r_any = rhs.mask.any(axis=0) if rhs.m else np.zeros(n, dtype=bool)
+        active = (l_any | r_any) if has_fill else (l_any & r_any)
         table: dict = {}
         sig_many = self._signatures(many.labels, m, table)
         sig_one = self._signatures(one.labels, m, table)
@@ -433,7 +448,7 @@ class Evaluator:
         one_src = np.full((ns, n), -1, dtype=np.int64)
         for r in range(one.m):
             s = sig_one[r]
-            pm = one.mask[r]
+            pm = one.mask[r] & active
             dup = pm & one_present[s]
             if dup.any():
                 t = int(np.nonzero(dup)[0][0])
@@ -449,62 +464,92 @@ class Evaluator:
             one_val[s] = np.where(pm, one.vals[r], one_val[s])
             one_src[s] = np.where(pm, r, one_src[s])
             one_present[s] |= pm
-        matched = many.mask & one_present[sig_many]
-        if card == "one-to-one":
+        many_mask = many.mask & active
+        matched = many_mask & one_present[sig_many] if many.m else np.zeros((0, n), dtype=bool)
+        fo = one_val[sig_many] if many.m else np.zeros((0, n))
+        if fill_one_missing is not None and many.m:
+            filled = many_mask & ~matched
+            fo = np.where(filled, fill_one_missing, fo)
+            matched = many_mask
+        if card == "one-to-one" and many.m:
             cnt = np.zeros((ns, n), dtype=np.int64)
             np.add.at(cnt, sig_many, matched.astype(np.int64))
             if (cnt > 1).any():
                 raise EvalError(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
                 )
-        fm = many.vals
-        fo = one_val[sig_many]
-        fl, fr = (fo, fm) if swapped else (fm, fo)
+        arith = op in ARITH
+        # Candidate output rows: (labels, many-side value, one-side value, matched mask).
+        cand_labels: list[Labels] = []
+        parts_fm: list[np.ndarray] = []
+        parts_fo: list[np.ndarray] = []
+        parts_mt: list[np.ndarray] = []
+        src = one_src[sig_many] if many.m else np.zeros((0, n), dtype=np.int64)
+        if many.m:
+            if card != "one-to-one" and m.include:
+                rows, cols = np.nonzero(matched)
+                srcs = np.where(src[rows, cols] >= 0, src[rows, cols], one.m)
+                pairs = rows.astype(np.int64) * (one.m + 1) + srcs
+                upairs, inv = np.unique(pairs, return_inverse=True)
+                k = len(upairs)
+                fm_c = np.full((k, n), np.nan)
+                fo_c = np.full((k, n), np.nan)
+                mt_c = np.zeros((k, n), dtype=bool)
+                for p in upairs.tolist():
+                    i, r = divmod(p, one.m + 1)
+                    rhs_lbls = one.labels[r] if r < one.m else Labels(())
+                    cand_labels.append(_result_labels(many.labels[i], rhs_lbls, m, arith))
+                fm_c[inv, cols] = many.vals[rows, cols]
+                fo_c[inv, cols] = fo[rows, cols]
+                mt_c[inv, cols] = True
+                parts_fm.append(fm_c)
+                parts_fo.append(fo_c)
+                parts_mt.append(mt_c)
+            else:
+                cand_labels.extend(_result_labels(lb, None, m, arith) for lb in many.labels)
+                parts_fm.append(many.vals)
+                parts_fo.append(fo)
+                parts_mt.append(matched)
+        if fill_many_missing is not None and one.m:
+            # "One"-side samples whose signature no "many"-side sample matched.
+            hit = np.zeros((ns, n), dtype=bool)
+            if many.m:
+                np.logical_or.at(hit, sig_many, many_mask)
+            for r in range(one.m):
+                s = sig_one[r]
+                mt = one.mask[r] & active & ~hit[s]
+                if not mt.any():
+                    continue
+                ls = _match_labels(one.labels[r], m)
+                cand_labels.append(_result_labels(ls, one.labels[r], m, arith))
+                parts_fm.append(np.full((1, n), fill_many_missing))
+                parts_fo.append(one.vals[r][None, :])
+                parts_mt.append(mt[None, :])
+        if not cand_labels:
+            return VecVal.empty(n)
+        fm = np.concatenate(parts_fm)
+        fo2 = np.concatenate(parts_fo)
+        mt = np.concatenate(parts_mt)
+        fl, fr = (fo2, fm) if swapped else (fm, fo2)
         with np.errstate(all="ignore"):
             if op in COMPARE:
-                keep = _compare(op, fl, fr) & matched
+                keep = _compare(op, fl, fr) & mt
                 if return_bool:
                     vals = np.where(keep, 1.0, 0.0)
-                    mask = matched
+                    mask = mt
                 else:
                     vals = fl
                     mask = keep
             else:
                 vals = _arith(op, fl, fr)
-                mask = matched
-        arith = op in ARITH
-        drop_flag = return_bool
-        # Result labels: from the "many" side, adjusted per matching.
-        src = one_src[sig_many]
-        if card != "one-to-one" and m.include:
-            rows, cols = np.nonzero(matched)
-            pairs = rows.astype(np.int64) * one.m + src[rows, cols]
-            upairs, inv = np.unique(pairs, return_inverse=True)
-            cand_labels = []
-            cand_vals = np.full((len(upairs), n), np.nan)
-            cand_mask = np.zeros((len(upairs), n), dtype=bool)
-            cand_matched = np.zeros((len(upairs), n), dtype=bool)
-            for j, p in enumerate(upairs.tolist()):
-                i, r = divmod(p, one.m)
-                cand_labels.append(_result_labels(many.labels[i], one.labels[r], m, arith))
-            cand_vals[inv, cols] = vals[rows, cols]
-            cand_mask[inv, cols] = mask[rows, cols]
-            cand_matched[inv, cols] = True
-        else:
-            cand_labels = [_result_labels(lb, None, m, arith) for lb in many.labels]
-            cand_vals, cand_mask, cand_matched = vals, mask, matched
+                mask = mt
         err = (
             "multiple matches for labels: grouping labels must ensure unique matches"
             if card != "one-to-one"
             else "vector cannot contain metrics with the same labelset"
         )
-        out = VecVal(
-            cand_labels,
-            np.where(cand_mask, cand_vals, np.nan),
-            cand_mask,
-            np.full(len(cand_labels), drop_flag),
-        )
-        out = merge_same_labels(out, err, check_mask=cand_matched)
+        out = VecVal(cand_labels, np.where(mask, vals, np.nan), mask, np.full(len(cand_labels), return_bool))
+        out = merge_same_labels(out, err, check_mask=mt)
         return self._set_drop(out.compact())
 
     # ------------------------------------------------------------------ aggregation
@@ -636,6 +681,14 @@ class Evaluator:
 
     def _fn_range(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
         return ScalarVal(np.full(ctx.n, (ctx.query_end - ctx.query_start) / 1000.0))
+
+    def _fn_min_of(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        a, b = self.eval_scalar(args[0], ctx), self.eval_scalar(args[1], ctx)
+        return ScalarVal(np.where(np.isnan(a) | np.isnan(b), np.nan, np.minimum(a, b)))
+
+    def _fn_max_of(self, e: Call, args: list[Expr], ctx: Ctx) -> ScalarVal:
+        a, b = self.eval_scalar(args[0], ctx), self.eval_scalar(args[1], ctx)
+        return ScalarVal(np.where(np.isnan(a) | np.isnan(b), np.nan, np.maximum(a, b)))
 
     def _fn_vector(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
         s = self.eval_scalar(args[0], ctx)
@@ -802,7 +855,7 @@ class Evaluator:
         if bad.any():
             self.annos.add(annos.invalid_quantile(float(q[np.nonzero(bad)[0][0]]), e.args[0].pos))
         groups = self._histogram_groups(v, e.args[1].pos)
-        return self._bucket_apply(groups, v, ctx, lambda ub, c, t: _bq(q, ub, c, t), e)
+        return self._bucket_apply(groups, v, ctx, lambda ub, c, t: _bq(q, ub, c, t), e.args[1])
 
     def _fn_histogram_quantiles(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
         v = self.eval_vector(args[0], ctx)
@@ -815,7 +868,7 @@ class Evaluator:
         groups = self._histogram_groups(v, e.args[0].pos)
         parts = []
         for q in qs:
-            r = self._bucket_apply(groups, v, ctx, lambda ub, c, t, q=q: _bq(q, ub, c, t), e)
+            r = self._bucket_apply(groups, v, ctx, lambda ub, c, t, q=q: _bq(q, ub, c, t), e.args[0])
             qlabel = _openmetrics_float(float(q[0]))
             labels = [LabelsBuilder(lb).set(label, qlabel).labels() for lb in r.labels]
             parts.append(VecVal(labels, r.vals, r.mask, r.drop))
@@ -841,7 +894,7 @@ class Evaluator:
             )
             return out, np.zeros(len(t), dtype=bool)
 
-        return self._bucket_apply(groups, v, ctx, frac, e)
+        return self._bucket_apply(groups, v, ctx, frac, e.args[2])
 
     def _bucket_apply(
         self,
@@ -849,7 +902,7 @@ class Evaluator:
         v: VecVal,
         ctx: Ctx,
         fn: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-        e: Call,
+        vec_arg: Expr,
     ) -> VecVal:
         n = ctx.n
         labels: list[Labels] = []
@@ -875,7 +928,7 @@ class Evaluator:
                 mask[gi, cols] = True
                 forced_any = forced_any or bool(np.any(forced))
         if forced_any:
-            self.annos.add(annos.forced_monotonicity("", e.args[-1].pos))
+            self.annos.add(annos.forced_monotonicity("", vec_arg.pos))
         out = VecVal(labels, vals, mask, np.ones(len(labels), dtype=bool))
         return merge_same_labels(out.compact())
 

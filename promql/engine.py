@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tsdb.interface import METRIC_NAME, Labels, Queryable
+from tsdb.interface import Labels, Queryable
 
-from ._eval import AT_MODIFIER_UNSAFE, EvalOptions, Evaluator, merge_same_labels
+from ._eval import AT_MODIFIER_UNSAFE, METADATA_LABELS, EvalOptions, Evaluator, merge_same_labels
 from ._eval_annos import INFO, WARNING
 from ._eval_values import Ctx, MatrixVal, ScalarVal, StringVal, VecVal
 from .ast import (
@@ -367,7 +367,8 @@ class Engine:
         v = val
         if v.drop.any():
             labels = [
-                lb.without(METRIC_NAME) if d else lb for lb, d in zip(v.labels, v.drop.tolist(), strict=True)
+                lb.without(*METADATA_LABELS) if d else lb
+                for lb, d in zip(v.labels, v.drop.tolist(), strict=True)
             ]
             v = VecVal(labels, v.vals, v.mask, np.zeros(v.m, dtype=bool))
         v = merge_same_labels(v.compact())

@@ -660,6 +660,10 @@ def _f_mad(w: Windows, **_: object) -> RangeResult:
     out, _ = _alloc(w)
     sel = w.count > 0
     flat = out.ravel()
+    # A NaN sample makes the result NaN.
+    isn = np.isnan(w.batch.vals).astype(np.int64)
+    has_nan = np.zeros(w.lo.shape, dtype=bool)
+    has_nan[sel] = _segment_sum_int(isn, w.lo[sel], w.hi[sel]) > 0
     lo = w.lo.ravel()
     vals = w.batch.vals
     for pos, srt, cnt, nnan in _sorted_windows(w, sel):
@@ -674,7 +678,9 @@ def _f_mad(w: Windows, **_: object) -> RangeResult:
         isn = np.isnan(dev) & valid
         key = np.where(valid & ~isn, dev, np.inf)
         flat[pos] = quantile_sorted(np.full(len(pos), 0.5), np.sort(key, axis=1), cnt, isn.sum(axis=1))
-    return flat.reshape(out.shape), sel
+    out = flat.reshape(out.shape)
+    out[has_nan] = np.nan
+    return out, sel
 
 
 def _ts_of_extreme(w: Windows, is_max: bool) -> RangeResult:

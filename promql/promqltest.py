@@ -799,11 +799,12 @@ class Runner:
             if isinstance(n, MatrixSelector):
                 return replace(n, vector_selector=setat(n.vector_selector, under_at))
             if isinstance(n, SubqueryExpr):
-                inner_under = under_at or n.timestamp is not None
-                new_inner = setat(n.expr, inner_under)
-                if not under_at and n.timestamp is None:
-                    return replace(n, expr=new_inner, timestamp=t, start_or_end=None)
-                return replace(n, expr=new_inner)
+                if under_at:
+                    return n
+                # The subquery gets the @ timestamp; nothing below it is changed.
+                if n.timestamp is None:
+                    return replace(n, timestamp=t, start_or_end=None)
+                return n
             return _map_children(n, lambda c: setat(c, under_at))
 
         new = setat(node, False)
