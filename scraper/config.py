@@ -229,19 +229,25 @@ class _Ctx:
         """The key/value node pairs of a mapping, with merge keys flattened and duplicates rejected."""
         if not isinstance(node, MappingNode):
             raise self.type_error(node, into)
-        if any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
-            node = copy.copy(node)
-            self._flattener.flatten_mapping(node)
-        seen: dict[str, int] = {}
-        out = []
-        for k, v in node.value:
+        seen: set[str] = set()
+        for k, _ in node.value:
             if not isinstance(k, ScalarNode):
                 raise self.type_error(k, "string")
+            if k.tag == "tag:yaml.org,2002:merge":
+                continue
             if k.value in seen:
                 raise self.fail(k, f"field {k.value} already set in type {into}")
-            seen[k.value] = 1
-            out.append((k, v))
-        return out
+            seen.add(k.value)
+        pairs = node.value
+        if len(seen) != len(node.value):  # merge keys: explicit keys override merged ones
+            flat = copy.copy(node)
+            flat.value = list(node.value)
+            self._flattener.flatten_mapping(flat)
+            last: dict[str, tuple[ScalarNode, Node]] = {}
+            for k, v in flat.value:
+                last[k.value] = (k, v)
+            pairs = list(last.values())
+        return pairs
 
 
 def _is_null(node: Node | None) -> bool:
@@ -588,7 +594,7 @@ def _encode_struct(obj: Any) -> dict[str, Any]:
             if isinstance(kind, Kind):
                 if kind.is_zero(v):
                     continue
-            elif not _encode_struct(v):
+            elif v == type(v)():
                 continue
         out[f.metadata["yaml"]] = _encode_value(kind, v)
     return out
@@ -1571,7 +1577,7 @@ class _TracingClientType(Kind):
 @dataclass
 class TracingConfig(_Struct):
     _go_type: ClassVar[str] = "config.TracingConfig"
-    client_type: str = _f("client_type", _TracingClientType(), "grpc")
+    client_type: str = _f("client_type", _TracingClientType(), "")
     endpoint: str = _f("endpoint", _Str(), "")
     sampling_fraction: float = _f("sampling_fraction", _Float(), 0.0)
     insecure: bool = _f("insecure", _Bool(), False)
@@ -1583,6 +1589,7 @@ class TracingConfig(_Struct):
     def _validate(self, ctx: _Ctx, node: Node | None) -> None:
         if _is_null(node):
             return
+        self.client_type = self.client_type or "grpc"
         for h in self.headers:
             if h.lower() == "authorization":
                 raise ctx.fail(node, "custom authorization header configuration is not yet supported")
@@ -1643,6 +1650,8 @@ class Config(_Struct):
 
     def _validate(self, ctx: _Ctx, node: Node | None) -> None:
         g = self.global_config
+        if "global" not in getattr(self, "_set", ()):
+            g._validate(ctx, None)  # absent section: Prometheus's DefaultGlobalConfig
         for i, rf in enumerate(self.rule_files):
             if not _RULE_PATH.match(rf):
                 raise ctx.fail(_item_node(node, "rule_files", i), f"invalid rule file path {_go_quote(rf)}")
