@@ -82,6 +82,9 @@ class ChunkDecodeError(ValueError):
 
 def put_uvarint(out: bytearray, x: int) -> None:
     """Append ``x`` (0 <= x < 2**64) as an LEB128 unsigned varint."""
+    if x < 0x80:
+        out.append(x)
+        return
     while x >= 0x80:
         out.append((x & 0x7F) | 0x80)
         x >>= 7
@@ -944,6 +947,8 @@ def chunk_splits(n: int, max_samples: int) -> np.ndarray:
     """
     if max_samples <= 0:
         raise ValueError("max_samples must be positive")
+    if 0 < n <= max_samples:
+        return np.array([0, n], dtype=np.int64)
     if n == 0:
         return np.zeros(1, dtype=np.int64)
     k = -(-n // max_samples)

@@ -26,7 +26,7 @@ from ._chunkenc import ChunkDecodeError, get_uvarint, get_varint, put_uvarint, p
 from .interface import StorageError
 from .labels import Labels
 
-__all__ = ["IndexCorruptError", "IndexReader", "IndexWriter", "write_index"]
+__all__ = ["CorruptBlockError", "IndexCorruptError", "IndexReader", "IndexWriter", "write_index"]
 
 MAGIC = b"HRNINDEX"
 VERSION = 1
@@ -40,7 +40,15 @@ _CACHE = 4096  # decoded symbols kept per reader
 _VALUE_CACHE = 64  # per-label value dictionaries kept per reader
 
 
-class IndexCorruptError(StorageError):
+class CorruptBlockError(StorageError):
+    """A block file is missing, truncated, fails a checksum or is malformed.
+
+    The message names the block directory and the file. (Defined here so the
+    index reader can raise it; ``tsdb._block`` re-exports it.)
+    """
+
+
+class IndexCorruptError(CorruptBlockError):
     """The index file is truncated, fails a checksum or is otherwise malformed."""
 
 
@@ -59,6 +67,7 @@ class IndexWriter:
         self.path = Path(path)
         syms = sorted(set(symbols))
         self._sym_ref = {s: i for i, s in enumerate(syms)}
+        self._pair_cache: dict[tuple[str, str], tuple[bytes, int]] = {}
         self._f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._pos = 0
         self._toc: list[tuple[int, int]] = []
@@ -102,15 +111,20 @@ class IndexWriter:
         sid = self.num_series
         e = bytearray()
         put_uvarint(e, len(labels))
-        ref = self._sym_ref
-        for k, v in labels.pairs:
-            try:
-                kr, vr = ref[k], ref[v]
-            except KeyError as err:
-                raise ValueError(f"label string {err.args[0]!r} missing from the symbol table") from None
-            put_uvarint(e, kr)
-            put_uvarint(e, vr)
-            self._keys.append(kr << 32 | vr)
+        pc = self._pair_cache
+        for kv in labels.pairs:
+            hit = pc.get(kv)
+            if hit is None:
+                try:
+                    kr, vr = self._sym_ref[kv[0]], self._sym_ref[kv[1]]
+                except KeyError as err:
+                    raise ValueError(f"label string {err.args[0]!r} missing from the symbol table") from None
+                b = bytearray()
+                put_uvarint(b, kr)
+                put_uvarint(b, vr)
+                hit = pc[kv] = (bytes(b), kr << 32 | vr)
+            e += hit[0]
+            self._keys.append(hit[1])
             self._key_sids.append(sid)
         put_uvarint(e, len(chunks))
         prev_maxt = prev_ref = 0

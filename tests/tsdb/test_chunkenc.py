@@ -34,7 +34,13 @@ def roundtrip(ts, vals) -> bytes:
 # ---------------------------------------------------------------------------- realistic data
 
 
-def scrape_like(rng: np.random.Generator, n_targets: int = 10, n: int = 480, jitter_ms: int = 5):
+def scrape_like(
+    rng: np.random.Generator,
+    n_targets: int = 10,
+    n: int = 480,
+    jitter_ms: int = 5,
+    t0: int = 1_700_000_000_000,
+):
     """Series shaped like a node exporter + an instrumented service, scraped every 15s.
 
     Each target's samples share one timestamp sequence with millisecond jitter.
@@ -42,7 +48,6 @@ def scrape_like(rng: np.random.Generator, n_targets: int = 10, n: int = 480, jit
     gauges, counters of various rates, histogram buckets (several idle), float
     sums that aren't decimal, a few decimal gauges. Yields ``(labels, ts, vals)``.
     """
-    t0 = 1_700_000_000_000
     for tg in range(n_targets):
         ts = (
             t0
