@@ -225,9 +225,9 @@ class Evaluator:
         trimmed: list[Series] = []
         for s in series:
             ts = s.ts
-            lo = int(np.searchsorted(ts, start, side="left"))
-            hi = int(np.searchsorted(ts, end, side="right"))
-            if lo > 0 or hi < len(ts):
+            if len(ts) and (ts[0] < start or ts[-1] > end):
+                lo = int(np.searchsorted(ts, start, side="left"))
+                hi = int(np.searchsorted(ts, end, side="right"))
                 s = Series(s.labels, ts[lo:hi], s.vals[lo:hi])
             trimmed.append(s)
         return SeriesBatch.from_series(trimmed)
