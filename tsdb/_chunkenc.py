@@ -445,22 +445,21 @@ def _seq_read(buf: bytes | memoryview, pos: int, n: int) -> tuple[np.ndarray, in
     if use_for:
         ref, pos = get_varint(buf, pos)
     u, pos = _pfor_read(buf, pos, n - 1)
-    with np.errstate(over="ignore"):
-        r = u.view(np.int64) + np.int64(ref) if use_for else _unzigzag(u)
+    # (integer array arithmetic wraps silently, as the format wants)
+    r = u.view(np.int64) + np.int64(ref) if use_for else _unzigzag(u)
     x = np.empty(n, dtype=np.int64)
     x[0] = x0
-    with np.errstate(over="ignore"):
-        if kind == SEQ_OFFSET:
-            np.add(r, np.int64(x0), out=x[1:])
-        elif kind == SEQ_DELTA:
-            np.add(r, np.int64(base), out=x[1:])
-            np.cumsum(x, out=x)
-        elif kind == SEQ_DOD:
-            np.cumsum(r, out=x[1:])
-            x[1:] += np.int64(base)
-            np.cumsum(x, out=x)
-        else:
-            x[1:] = r + np.int64(x0) + np.arange(1, n, dtype=np.int64) * np.int64(base)
+    if kind == SEQ_OFFSET:
+        np.add(r, np.int64(x0), out=x[1:])
+    elif kind == SEQ_DELTA:
+        np.add(r, np.int64(base), out=x[1:])
+        np.cumsum(x, out=x)
+    elif kind == SEQ_DOD:
+        np.cumsum(r, out=x[1:])
+        x[1:] += np.int64(base)
+        np.cumsum(x, out=x)
+    else:
+        x[1:] = r + np.int64(x0) + np.arange(1, n, dtype=np.int64) * np.int64(base)
     return x, pos
 
 
@@ -666,7 +665,11 @@ def _values_read(buf: bytes | memoryview, pos: int, n: int) -> tuple[np.ndarray,
         if abs(k) > _MAX_SCALE:
             raise ChunkDecodeError(f"bad decimal scale {k}")
         mant, pos = _seq_read(buf, pos, n)
-        v = _from_decimal(mant, k)
+        v = mant.astype(np.float64)
+        if k > 0:
+            v /= _P10F[k]
+        elif k < 0:
+            v *= _P10F[-k]
         e, pos = get_uvarint(buf, pos)
         if e:
             if e > n:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 import zlib
 from array import array
 from collections import OrderedDict
@@ -241,6 +242,8 @@ class IndexReader:
         except (ValueError, struct.error) as e:
             self.close()
             raise IndexCorruptError(f"{self.path}: {e}") from None
+        # FIFO caches (thread-safe: a lock around mutation, lock-free reads).
+        self._lock = threading.Lock()
         self._sym_cache: OrderedDict[int, str] = OrderedDict()
         self._value_cache: OrderedDict[str, tuple[list[str], dict[str, int], int]] = OrderedDict()
         self._names: list[str] | None = None
@@ -326,7 +329,6 @@ class IndexReader:
         """The string with symbol ref ``ref``."""
         s = self._sym_cache.get(ref)
         if s is not None:
-            self._sym_cache.move_to_end(ref)
             return s
         if not 0 <= ref < self.num_symbols:
             raise IndexCorruptError(f"{self.path}: symbol ref {ref} out of range")
@@ -335,9 +337,10 @@ class IndexReader:
             s = self._mm[self._sym_base + a : self._sym_base + b].decode()
         except UnicodeDecodeError:
             raise IndexCorruptError(f"{self.path}: symbol {ref} is not UTF-8") from None
-        self._sym_cache[ref] = s
-        if len(self._sym_cache) > _CACHE:
-            self._sym_cache.popitem(last=False)
+        with self._lock:
+            self._sym_cache[ref] = s
+            if len(self._sym_cache) > _CACHE:
+                self._sym_cache.popitem(last=False)
         return s
 
     def symbols(self) -> list[str]:
@@ -375,7 +378,6 @@ class IndexReader:
         """Sorted values of ``name``, value -> pair index, and the first pair index."""
         hit = self._value_cache.get(name)
         if hit is not None:
-            self._value_cache.move_to_end(name)
             return hit
         i = self._name_index(name)
         if i < 0:
@@ -384,9 +386,10 @@ class IndexReader:
             s, e = int(self._name_start[i]), int(self._name_start[i + 1])
             vals = [self.symbol(int(r)) for r in self._pair_values[s:e]]
             out = (vals, {v: s + j for j, v in enumerate(vals)}, s)
-        self._value_cache[name] = out
-        if len(self._value_cache) > _VALUE_CACHE:
-            self._value_cache.popitem(last=False)
+        with self._lock:
+            self._value_cache[name] = out
+            if len(self._value_cache) > _VALUE_CACHE:
+                self._value_cache.popitem(last=False)
         return out
 
     def label_names(self) -> list[str]:
