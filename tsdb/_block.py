@@ -21,6 +21,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -262,14 +263,14 @@ class _SegmentWriter:
         self.dir = dir
         self.max_size = max_size
         self.seq = 0
-        self.f = None
+        self.f: BinaryIO | None = None
         self.size = 0
 
     def _cut(self) -> None:
         self.close()
         self.seq += 1
-        self.f = open(self.dir / f"{self.seq:06d}", "wb")  # noqa: SIM115 - closed in close()
-        self.f.write(SEGMENT_MAGIC)
+        f = self.f = open(self.dir / f"{self.seq:06d}", "wb")  # noqa: SIM115 - closed in close()
+        f.write(SEGMENT_MAGIC)
         self.size = len(SEGMENT_MAGIC)
 
     def write(self, chunks: list[bytes]) -> list[int]:
@@ -364,19 +365,19 @@ class _ChunkBuffer:
             by_len.setdefault(kc[0][0], []).append(kc)
         for group in by_len.values():
             cols = [pending[c[0]][1] for _, c in group]
-            blobs = _chunkenc.encode_timestamps(np.stack(cols))
-            for (key, c), col, ref in zip(group, cols, self.seg.write(blobs), strict=True):
+            tblobs = _chunkenc.encode_timestamps(np.stack(cols))
+            for (key, c), col, ref in zip(group, cols, self.seg.write(tblobs), strict=True):
                 self.ts_refs.setdefault(key, []).append((col, ref))
                 for i in c:
                     ts_ref[i] = ref
-        shared = [i for i, r in enumerate(ts_ref) if r is not None]
+        shared = [(i, r) for i, r in enumerate(ts_ref) if r is not None]
         inline = [i for i, r in enumerate(ts_ref) if r is None]
         blobs: list[bytes] = [b""] * len(pending)
         if shared:
             enc = _chunkenc.encode_many(
-                [(pending[i][1], pending[i][2]) for i in shared], ts_refs=[ts_ref[i] for i in shared]
+                [(pending[i][1], pending[i][2]) for i, _ in shared], ts_refs=[r for _, r in shared]
             )
-            for i, b in zip(shared, enc, strict=True):
+            for (i, _), b in zip(shared, enc, strict=True):
                 blobs[i] = b
         if inline:
             enc = _chunkenc.encode_many([(pending[i][1], pending[i][2]) for i in inline])
@@ -586,7 +587,7 @@ class ChunkSegmentReader:
         if off < len(SEGMENT_MAGIC) or off >= len(mm):
             raise self._err(seq, f"chunk offset {off} out of range")
         try:
-            n, p = get_uvarint(mm, off)
+            n, p = get_uvarint(mm, off)  # type: ignore[arg-type]  # mmap indexes like bytes
         except ChunkDecodeError:
             raise self._err(seq, f"chunk at offset {off}: bad length") from None
         if p + n + 4 > len(mm):

@@ -561,9 +561,9 @@ def _values_raw(v: np.ndarray) -> list[bytes]:
     x = bits.copy()
     x[:, 1:] ^= bits[:, :-1]
     planes = x.view(np.uint8).reshape(g, n, 8).transpose(0, 2, 1)
-    present = planes.any(axis=2)
+    present: np.ndarray = np.asarray(planes.any(axis=2))
     masks = (present * (1 << np.arange(8))).sum(axis=1).tolist()
-    return [bytes((VAL_RAW, masks[r])) + planes[r, present[r]].tobytes() for r in range(g)]
+    return [bytes((VAL_RAW, masks[r])) + planes[r][present[r]].tobytes() for r in range(g)]
 
 
 def _values_encode(v: np.ndarray, ts: np.ndarray | None = None) -> tuple[list[bytes], list[bytes]]:
