@@ -50,9 +50,11 @@ from .ast import (
 )
 from .eval_errors import EvalError, QueryCanceledError, QueryTimeoutError, TooManySamplesError
 from .functions import (
+    ANCHORED_SAFE,
     DATE_FUNCTIONS,
     RANGE_FUNCTIONS,
     SIMPLE_FUNCTIONS,
+    SMOOTHED_SAFE,
     SeriesBatch,
     Windows,
     bucket_fraction,
@@ -241,6 +243,8 @@ class Evaluator:
             eff = ctx.times - vs.offset
         if len(eff) == 0:
             return VecVal.empty(ctx.n)
+        if vs.smoothed:
+            return self._smoothed_selector(vs, eff, at is not None, ctx)
         batch = self._select(vs, int(eff.min()) - lookback + 1, int(eff.max()))
         m = batch.nseries
         if m == 0:
@@ -267,6 +271,33 @@ class Evaluator:
         out = VecVal(batch.labels, vals, valid, np.zeros(m, dtype=bool), t)
         return out.compact()
 
+    def _smoothed_selector(self, vs: VectorSelector, eff: np.ndarray, fixed: bool, ctx: Ctx) -> VecVal:
+        """``metric smoothed``: the value at each step, interpolated between neighbouring samples."""
+        lb = self.opts.lookback_ms
+        batch = self._select(vs, int(eff.min()) - lb + 1, int(eff.max()) + lb).without_stale()
+        m = batch.nseries
+        if m == 0 or len(batch.ts) == 0:
+            return VecVal.empty(ctx.n)
+        lo = batch.search(eff - lb, "right")
+        hi = batch.search(eff + lb, "right")
+        i = np.clip(batch.search(eff, "left"), lo, hi)
+        ts, vals = batch.ts, batch.vals
+        top = len(ts) - 1
+        e2 = np.broadcast_to(eff, lo.shape)
+        ic = np.minimum(i, top)
+        exact = (i < hi) & (ts[ic] == e2)
+        inner = (i > lo) & (i < hi) & ~exact
+        carry = (i == hi) & (i > lo)
+        prev = np.maximum(i - 1, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            interp = vals[prev] + (vals[ic] - vals[prev]) * (e2 - ts[prev]) / (ts[ic] - ts[prev])
+        out = np.where(exact, vals[ic], np.where(inner, interp, vals[prev]))
+        valid = exact | inner | carry
+        if fixed and ctx.n != 1:
+            out = np.repeat(out, ctx.n, axis=1)
+            valid = np.repeat(valid, ctx.n, axis=1)
+        return VecVal(batch.labels, np.where(valid, out, np.nan), valid, np.zeros(m, dtype=bool)).compact()
+
     def range_windows(self, e: Expr, ctx: Ctx) -> tuple[SeriesBatch, Windows, int]:
         """Windows of a matrix selector or subquery for every step of ``ctx``."""
         e = unwrap_parens(e)
@@ -279,9 +310,12 @@ class Evaluator:
                 end = ctx.times - vs.offset
             if len(end) == 0:
                 return SeriesBatch.empty(), SeriesBatch.empty().windows(end, e.range), e.range
-            batch = self._select(vs, int(end.min()) - e.range + 1, int(end.max()), e.range)
+            mode = "anchored" if vs.anchored else "smoothed" if vs.smoothed else ""
+            lb = self.opts.lookback_ms if mode else 0
+            hi_ext = lb if mode == "smoothed" else 0
+            batch = self._select(vs, int(end.min()) - e.range - lb + 1, int(end.max()) + hi_ext, e.range)
             batch = batch.without_stale()
-            return batch, batch.windows(end, e.range), e.range
+            return batch, batch.windows(end, e.range, mode, lb), e.range
         if isinstance(e, SubqueryExpr):
             batch, end = self._subquery(e, ctx)
             return batch, batch.windows(end, e.range), e.range
@@ -628,6 +662,17 @@ class Evaluator:
 
     def _range_call(self, e: Call, name: str, args: list[Expr], ctx: Ctx) -> VecVal:
         midx = next(i for i, a in enumerate(args) if isinstance(a, MatrixSelector | SubqueryExpr))
+        marg = args[midx]
+        if isinstance(marg, MatrixSelector):
+            vsel = marg.vector_selector
+            if vsel.anchored and name not in ANCHORED_SAFE:
+                raise EvalError(
+                    f"anchored modifier can only be used with: {', '.join(sorted(ANCHORED_SAFE))} - not with {name}"
+                )
+            if vsel.smoothed and name not in SMOOTHED_SAFE:
+                raise EvalError(
+                    f"smoothed modifier can only be used with: {', '.join(sorted(SMOOTHED_SAFE))} - not with {name}"
+                )
         scalars = [self.eval_scalar(a, ctx) for i, a in enumerate(args) if i != midx]
         batch, w, range_ms = self.range_windows(args[midx], ctx)
         counts = w.count

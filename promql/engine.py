@@ -184,10 +184,15 @@ def find_min_max_time(expr: Expr, start: int, end: int, lookback_ms: int) -> tup
             else:
                 s = s - sub_off - sub_rng
                 e = e - sub_off
+            ext = node.anchored or node.smoothed
             if eval_range == 0:
                 s -= lookback_ms - 1
+                if node.smoothed:
+                    e += lookback_ms
             else:
-                s -= eval_range - 1
+                s -= eval_range - 1 + (lookback_ms if ext else 0)
+                if node.smoothed:
+                    e += lookback_ms
             s -= node.offset
             e -= node.offset
             lo = min(lo, s)

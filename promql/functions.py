@@ -144,22 +144,37 @@ class SeriesBatch:
         own = idx >= self.offsets[:-1, None]
         return np.where(own, idx, -1)
 
-    def windows(self, end: np.ndarray, range_ms: int) -> Windows:
-        """Left-open windows ``(end - range, end]`` per (series, step)."""
+    def search(self, times: np.ndarray, side: str = "right") -> np.ndarray:
+        """Global index of the first sample with ``ts > t`` (right) or ``>= t`` (left), per (series, step)."""
+        return self._search(times, side)
+
+    def windows(self, end: np.ndarray, range_ms: int, mode: str = "", lookback_ms: int = 0) -> Windows:
+        """Left-open windows ``(end - range, end]`` per (series, step).
+
+        ``mode`` ``anchored`` extends the window start by ``lookback_ms``;
+        ``smoothed`` extends both ends by it.
+        """
         end = np.asarray(end, dtype=np.int64)
-        hi = self._search(end, "right")
-        lo = self._search(end - range_ms, "right")
-        return Windows(self, lo, hi, np.broadcast_to(end, hi.shape))
+        ext_hi = lookback_ms if mode == "smoothed" else 0
+        ext_lo = lookback_ms if mode in ("anchored", "smoothed") else 0
+        hi = self._search(end + ext_hi, "right")
+        lo = self._search(end - range_ms - ext_lo, "right")
+        return Windows(self, lo, hi, np.broadcast_to(end, hi.shape), mode)
 
 
 @dataclass
 class Windows:
-    """Index windows ``[lo, hi)`` into a batch, one per (series, step)."""
+    """Index windows ``[lo, hi)`` into a batch, one per (series, step).
+
+    For ``anchored``/``smoothed`` selectors (``mode``) the windows also hold
+    the samples up to ``lookback`` before (and, smoothed, after) the range.
+    """
 
     batch: SeriesBatch
     lo: np.ndarray  # (m, n)
     hi: np.ndarray  # (m, n)
     end: np.ndarray  # (m, n) window end timestamps (eval time minus offset)
+    mode: str = ""
 
     @property
     def count(self) -> np.ndarray:
@@ -377,7 +392,9 @@ def _f_stddev(w: Windows, **_: object) -> RangeResult:
         return np.sqrt(v), m
 
 
-def _f_changes(w: Windows, **_: object) -> RangeResult:
+def _f_changes(w: Windows, range_ms: int = 0, **_: object) -> RangeResult:
+    if w.mode == "anchored":
+        w = _anchored_windows(w, range_ms)
     b = w.batch
     vals = b.vals
     flag = np.zeros(len(vals), dtype=np.int64)
@@ -395,7 +412,9 @@ def _f_changes(w: Windows, **_: object) -> RangeResult:
     return out, sel
 
 
-def _f_resets(w: Windows, **_: object) -> RangeResult:
+def _f_resets(w: Windows, range_ms: int = 0, **_: object) -> RangeResult:
+    if w.mode == "anchored":
+        w = _anchored_windows(w, range_ms)
     b = w.batch
     vals = b.vals
     flag = np.zeros(len(vals), dtype=np.int64)
@@ -467,16 +486,116 @@ def _extrapolated(w: Windows, range_ms: int, is_counter: bool, is_rate: bool) ->
     return out, sel
 
 
+def _anchor_first(w: Windows, range_ms: int, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the last sample at or before the range start (else the first), and validity."""
+    b = w.batch
+    lo, hi = w.lo[sel], w.hi[sel]
+    rs = (w.end - range_ms)[sel]
+    g = np.clip(b.search(w.end - range_ms, "right")[sel], lo, hi - 1)
+    first = np.maximum(lo, g - 1)
+    valid = b.ts[hi - 1] > rs
+    return first, valid
+
+
+def _interp(b: SeriesBatch, i1: np.ndarray, i2: np.ndarray, t: np.ndarray, is_counter: bool) -> np.ndarray:
+    y1 = b.vals[i1]
+    y2 = b.vals[i2]
+    if is_counter:
+        y1 = np.where(y2 < y1, 0.0, y1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return y1 + (y2 - y1) * (t - b.ts[i1]) / (b.ts[i2] - b.ts[i1])
+
+
+def _extended_rate(w: Windows, range_ms: int, is_counter: bool, is_rate: bool) -> RangeResult:
+    """rate/increase/delta for anchored and smoothed selectors (Prometheus's ``extendedRate``)."""
+    b = w.batch
+    vals, ts = b.vals, b.ts
+    smoothed = w.mode == "smoothed"
+    out = np.full(w.lo.shape, np.nan)
+    sel0 = w.count > 0
+    if not sel0.any():
+        return out, sel0
+    lo, hi = w.lo[sel0], w.hi[sel0]
+    rs = (w.end - range_ms)[sel0]
+    re_ = w.end[sel0]
+    first, _ = _anchor_first(w, range_ms, sel0)
+    if smoothed:
+        last = np.clip(b.search(w.end, "left")[sel0], lo, hi - 1)
+    else:
+        last = hi - 1
+    valid = ts[last] > rs
+    if smoothed:
+        valid &= ts[first] <= re_  # no data inside or before the range end
+    with np.errstate(invalid="ignore", over="ignore"):
+        left = vals[first]
+        right = vals[last]
+        if smoothed:
+            li = (ts[first] < rs) & valid
+            left = np.where(li, _interp(b, first, np.minimum(first + 1, hi - 1), rs, is_counter), left)
+            ri = (last > lo) & (ts[last] > re_) & valid
+            right = np.where(ri, _interp(b, np.maximum(last - 1, lo), last, re_, is_counter), right)
+        result = right - left
+        if is_counter:
+            f1 = first + (ts[first] <= rs)
+            l1 = last - (ts[last] >= re_)
+            npts = l1 - f1 + 1
+            has = npts > 0
+            corr = np.zeros(len(lo))
+            fv = vals[np.clip(f1, 0, len(vals) - 1)]
+            corr = np.where(has & (fv < left), corr + left, corr)
+            reset = np.zeros(len(vals), dtype=bool)
+            if len(vals) > 1:
+                reset[1:] = vals[1:] < vals[:-1]
+            cnt_int = np.where(
+                has, _segment_sum_int(reset, np.minimum(f1 + 1, l1 + 1), np.maximum(l1 + 1, f1 + 1)), 0
+            )
+            maxres = int(cnt_int.max()) if cnt_int.size else 0
+            if maxres:
+                reset_idx = np.nonzero(reset)[0]
+                r0 = np.searchsorted(reset_idx, f1 + 1)
+                for k in range(maxres):
+                    a = np.nonzero(cnt_int > k)[0]
+                    corr[a] = corr[a] + vals[reset_idx[r0[a] + k] - 1]
+            prev = np.where(has, vals[np.clip(l1, 0, len(vals) - 1)], left)
+            corr = np.where(right < prev, corr + prev, corr)
+            result = result + corr
+        if is_rate:
+            result = result / (range_ms / 1000.0)
+    sel = np.zeros(w.lo.shape, dtype=bool)
+    sel[sel0] = valid
+    out[sel] = result[valid]
+    return out, sel
+
+
 def _f_rate(w: Windows, range_ms: int = 0, **_: object) -> RangeResult:
+    if w.mode:
+        return _extended_rate(w, range_ms, True, True)
     return _extrapolated(w, range_ms, True, True)
 
 
 def _f_increase(w: Windows, range_ms: int = 0, **_: object) -> RangeResult:
+    if w.mode:
+        return _extended_rate(w, range_ms, True, False)
     return _extrapolated(w, range_ms, True, False)
 
 
 def _f_delta(w: Windows, range_ms: int = 0, **_: object) -> RangeResult:
+    if w.mode:
+        return _extended_rate(w, range_ms, False, False)
     return _extrapolated(w, range_ms, False, False)
+
+
+def _anchored_windows(w: Windows, range_ms: int) -> Windows:
+    """For anchored changes/resets: start each window at the last sample before the range."""
+    sel = w.count > 0
+    lo = w.lo.copy()
+    hi = w.hi.copy()
+    first, valid = _anchor_first(w, range_ms, sel)
+    lo[sel] = first
+    hi_sel = hi[sel]
+    hi_sel[~valid] = first[~valid]  # no sample after the range start: no result
+    hi[sel] = hi_sel
+    return Windows(w.batch, lo, hi, w.end, "")
 
 
 def _instant_value(w: Windows, is_rate: bool) -> RangeResult:
@@ -740,6 +859,9 @@ RANGE_FUNCTIONS: dict[str, Callable[..., RangeResult]] = {
     # absent_over_time is handled by the evaluator (it needs all series at once).
     "absent_over_time": _f_present,
 }
+
+ANCHORED_SAFE = ("changes", "delta", "increase", "rate", "resets")
+SMOOTHED_SAFE = ("delta", "increase", "rate")
 
 
 def range_function(
