@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
@@ -379,6 +379,39 @@ class Expr:
         """The value type this expression evaluates to."""
         raise NotImplementedError
 
+    def _fmt(self) -> str | Generator[Expr, str, str]:
+        """Printing step: a string for leaves, else a generator that yields each child
+        and receives its text (lets :func:`_render` print deep trees without recursion)."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return _render(self)
+
+
+def _render(root: Expr) -> str:
+    """Print ``root`` with an explicit stack (no Python recursion limit on deep queries)."""
+    first = root._fmt()
+    if isinstance(first, str):
+        return first
+    stack = [first]
+    value: str | None = None
+    while True:
+        gen = stack[-1]
+        try:
+            child = gen.send(value)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            stack.pop()
+            if not stack:
+                return stop.value
+            value = stop.value
+            continue
+        r = child._fmt()
+        if isinstance(r, str):
+            value = r
+        else:
+            stack.append(r)
+            value = None
+
 
 def _pos() -> Any:
     return field(default=None, compare=False, repr=False, kw_only=True)
@@ -408,7 +441,7 @@ class NumberLiteral(Expr):
     def __hash__(self) -> int:
         return hash(("NumberLiteral", "nan" if math.isnan(self.val) else self.val))
 
-    def __str__(self) -> str:
+    def _fmt(self) -> str:
         if self.duration and math.isfinite(self.val):
             return format_duration(round(self.val * 1000))
         return format_float(self.val)
@@ -425,7 +458,7 @@ class StringLiteral(Expr):
     def type(self) -> ValueType:
         return ValueType.STRING
 
-    def __str__(self) -> str:
+    def _fmt(self) -> str:
         return go_quote(self.val)
 
 
@@ -457,15 +490,20 @@ class DurationExpr(Expr):
         """Value in seconds, given the query step and range in seconds."""
         return _eval_duration(self, step, range_)
 
-    def __str__(self) -> str:
+    def _fmt(self) -> str | Generator[Expr, str, str]:
+        if self.op in ("step", "range"):
+            return f"{self.op}()"
+        return self._fmt_operands()
+
+    def _fmt_operands(self) -> Generator[Expr, str, str]:
         op = self.op
-        if op in ("step", "range"):
-            return f"{op}()"
-        if op in ("min_of", "max_of"):
-            return f"{op}({self.lhs}, {self.rhs})"
+        rhs = yield self.rhs  # type: ignore[misc]
         if self.lhs is None:
-            return f"{op}{self.rhs}"
-        return f"{self.lhs} {op} {self.rhs}"
+            return f"{op}{rhs}"
+        lhs = yield self.lhs
+        if op in ("min_of", "max_of"):
+            return f"{op}({lhs}, {rhs})"
+        return f"{lhs} {op} {rhs}"
 
 
 def _duration_is_dynamic(e: Expr | None) -> bool:
@@ -518,7 +556,7 @@ def _eval_duration(e: Expr | None, step: float, range_: float) -> float:
     raise ValueError(f"unknown duration operator {op!r}")
 
 
-def _at_offset(timestamp: int | None, start_or_end: str | None, offset: int, offset_expr: Expr | None) -> str:
+def _at_offset(timestamp: int | None, start_or_end: str | None, offset: int, offset_expr: str | None) -> str:
     at = ""
     if timestamp is not None:
         at = f" @ {timestamp / 1000:.3f}"
@@ -595,8 +633,15 @@ class VectorSelector(Expr):
             return " smoothed"
         return ""
 
-    def __str__(self) -> str:
-        at_off = _at_offset(self.timestamp, self.start_or_end, self.offset, self.offset_expr)
+    def _fmt(self) -> str | Generator[Expr, str, str]:
+        if self.offset_expr is not None:
+            return self._fmt_with_expr()
+        at_off = _at_offset(self.timestamp, self.start_or_end, self.offset, None)
+        return self._selector_str() + at_off + self._modifiers_str()
+
+    def _fmt_with_expr(self) -> Generator[Expr, str, str]:
+        off = yield self.offset_expr  # type: ignore[misc]
+        at_off = _at_offset(self.timestamp, self.start_or_end, self.offset, off)
         return self._selector_str() + at_off + self._modifiers_str()
 
 
@@ -616,10 +661,11 @@ class MatrixSelector(Expr):
     def type(self) -> ValueType:
         return ValueType.MATRIX
 
-    def __str__(self) -> str:
+    def _fmt(self) -> Generator[Expr, str, str]:
         vs = self.vector_selector
-        rng = str(self.range_expr) if self.range_expr is not None else format_duration(self.range)
-        at_off = _at_offset(vs.timestamp, vs.start_or_end, vs.offset, vs.offset_expr)
+        rng = (yield self.range_expr) if self.range_expr is not None else format_duration(self.range)
+        off = (yield vs.offset_expr) if vs.offset_expr is not None else None
+        at_off = _at_offset(vs.timestamp, vs.start_or_end, vs.offset, off)
         return f"{vs._selector_str()}[{rng}]{at_off}{vs._modifiers_str()}"
 
 
@@ -642,16 +688,18 @@ class SubqueryExpr(Expr):
     def type(self) -> ValueType:
         return ValueType.MATRIX
 
-    def __str__(self) -> str:
-        rng = str(self.range_expr) if self.range_expr is not None else format_duration(self.range)
+    def _fmt(self) -> Generator[Expr, str, str]:
+        inner = yield self.expr
+        rng = (yield self.range_expr) if self.range_expr is not None else format_duration(self.range)
         if self.step_expr is not None:
-            step = str(self.step_expr)
+            step = yield self.step_expr
         elif self.step:
             step = format_duration(self.step)
         else:
             step = ""
-        at_off = _at_offset(self.timestamp, self.start_or_end, self.offset, self.offset_expr)
-        return f"{self.expr}[{rng}:{step}]{at_off}"
+        off = (yield self.offset_expr) if self.offset_expr is not None else None
+        at_off = _at_offset(self.timestamp, self.start_or_end, self.offset, off)
+        return f"{inner}[{rng}:{step}]{at_off}"
 
 
 @dataclass(frozen=True)
@@ -666,8 +714,11 @@ class Call(Expr):
     def type(self) -> ValueType:
         return self.func.return_type
 
-    def __str__(self) -> str:
-        return f"{self.func.name}({', '.join(str(a) for a in self.args)})"
+    def _fmt(self) -> Generator[Expr, str, str]:
+        args = []
+        for a in self.args:
+            args.append((yield a))
+        return f"{self.func.name}({', '.join(args)})"
 
 
 @dataclass(frozen=True)
@@ -685,15 +736,18 @@ class AggregateExpr(Expr):
     def type(self) -> ValueType:
         return ValueType.VECTOR
 
-    def __str__(self) -> str:
+    def _fmt(self) -> Generator[Expr, str, str]:
         s = self.op
         if self.without:
             s += f" without ({_join_labels(self.grouping)}) "
         elif self.grouping:
             s += f" by ({_join_labels(self.grouping)}) "
         if self.param is not None:
-            return f"{s}({self.param}, {self.expr})"
-        return f"{s}({self.expr})"
+            param = yield self.param
+            expr = yield self.expr
+            return f"{s}({param}, {expr})"
+        expr = yield self.expr
+        return f"{s}({expr})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -765,16 +819,20 @@ class BinaryExpr(Expr):
     matching: VectorMatching | None = None
     pos: PosRange | None = _pos()
 
+    def __post_init__(self) -> None:
+        scalar = self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR
+        object.__setattr__(self, "_type", ValueType.SCALAR if scalar else ValueType.VECTOR)
+
     @property
     def type(self) -> ValueType:
-        if self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR:
-            return ValueType.SCALAR
-        return ValueType.VECTOR
+        return self._type  # type: ignore[attr-defined,no-any-return]
 
-    def __str__(self) -> str:
+    def _fmt(self) -> Generator[Expr, str, str]:
         b = " bool" if self.return_bool else ""
         m = str(self.matching) if self.matching is not None else ""
-        return f"{self.lhs} {self.op}{b}{m} {self.rhs}"
+        lhs = yield self.lhs
+        rhs = yield self.rhs
+        return f"{lhs} {self.op}{b}{m} {rhs}"
 
 
 @dataclass(frozen=True)
@@ -785,12 +843,16 @@ class UnaryExpr(Expr):
     expr: Expr
     pos: PosRange | None = _pos()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_type", self.expr.type)
+
     @property
     def type(self) -> ValueType:
-        return self.expr.type
+        return self._type  # type: ignore[attr-defined,no-any-return]
 
-    def __str__(self) -> str:
-        return f"{self.op}{self.expr}"
+    def _fmt(self) -> Generator[Expr, str, str]:
+        inner = yield self.expr
+        return f"{self.op}{inner}"
 
 
 @dataclass(frozen=True)
@@ -800,12 +862,16 @@ class ParenExpr(Expr):
     expr: Expr
     pos: PosRange | None = _pos()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_type", self.expr.type)
+
     @property
     def type(self) -> ValueType:
-        return self.expr.type
+        return self._type  # type: ignore[attr-defined,no-any-return]
 
-    def __str__(self) -> str:
-        return f"({self.expr})"
+    def _fmt(self) -> Generator[Expr, str, str]:
+        inner = yield self.expr
+        return f"({inner})"
 
 
 # --------------------------------------------------------------------------- traversal
@@ -879,6 +945,17 @@ def resolve_durations(node: Expr, step_ms: int, range_ms: int = 0) -> Expr:
     Raises ``ValueError`` (Prometheus's wording) for ranges/steps that are not
     positive or durations out of range.
     """
+    if not any(
+        getattr(n, "offset_expr", None) is not None
+        or getattr(n, "range_expr", None) is not None
+        or getattr(n, "step_expr", None) is not None
+        for n in walk(node)
+    ):
+        return node
+    return _resolve(node, step_ms, range_ms)
+
+
+def _resolve(node: Expr, step_ms: int, range_ms: int) -> Expr:
     updates: dict[str, Any] = {}
     if isinstance(node, VectorSelector | SubqueryExpr) and _needs_resolving(node.offset_expr, node.offset):
         updates["offset"] = duration_ms(node.offset_expr, step_ms, range_ms)
@@ -891,11 +968,11 @@ def resolve_durations(node: Expr, step_ms: int, range_ms: int = 0) -> Expr:
             continue
         v = getattr(node, f.name)
         if isinstance(v, Expr) and not isinstance(v, DurationExpr):
-            nv = resolve_durations(v, step_ms, range_ms)
+            nv = _resolve(v, step_ms, range_ms)
             if nv is not v:
                 updates[f.name] = nv
         elif isinstance(v, tuple) and v and isinstance(v[0], Expr):
-            nt = tuple(resolve_durations(a, step_ms, range_ms) for a in v)
+            nt = tuple(_resolve(a, step_ms, range_ms) for a in v)
             if any(a is not b for a, b in zip(nt, v, strict=True)):
                 updates[f.name] = nt
     if not updates:

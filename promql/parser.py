@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -1079,89 +1079,61 @@ def _op_range(text: str, n: BinaryExpr) -> tuple[int, int]:
     return start, end + 1
 
 
-def _expect_type(node: Expr, want: ValueType, context: str, text: str) -> None:
-    t = _check(node, text)
+def _check(root: Expr, text: str) -> ValueType:
+    """Prometheus's checkAST: returns the root's type, raises the first error found.
+
+    Runs with an explicit stack of per-node generators (each yields a child and
+    receives its type), so deeply nested queries do not hit Python's recursion limit.
+    """
+    stack = [_checker(root, text)]
+    result: ValueType | None = None
+    while True:
+        try:
+            child = stack[-1].send(result)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            stack.pop()
+            if not stack:
+                return stop.value  # type: ignore[no-any-return]
+            result = stop.value
+            continue
+        stack.append(_checker(child, text))
+        result = None
+
+
+def _expect(t: ValueType, node: Expr, want: ValueType, context: str) -> None:
     if t is not want:
         raise _Err(f"expected type {want.documented} in {context}, got {t.documented}", *node.pos)
 
 
-def _check(node: Expr, text: str) -> ValueType:
-    """Prometheus's checkAST: returns the node's type, raises the first error found."""
+_Checker = Generator[Expr, ValueType, ValueType]
+
+
+def _checker(node: Expr, text: str) -> _Checker:
     typ = node.type
     if isinstance(node, AggregateExpr):
-        _expect_type(node.expr, ValueType.VECTOR, "aggregation expression", text)
+        _expect((yield node.expr), node.expr, ValueType.VECTOR, "aggregation expression")
         if node.op in ("topk", "bottomk", "quantile", "limitk", "limit_ratio"):
-            _expect_type(node.param, ValueType.SCALAR, "aggregation parameter", text)
+            _expect((yield node.param), node.param, ValueType.SCALAR, "aggregation parameter")
         elif node.op == "count_values":
-            _expect_type(node.param, ValueType.STRING, "aggregation parameter", text)
+            _expect((yield node.param), node.param, ValueType.STRING, "aggregation parameter")
     elif isinstance(node, BinaryExpr):
-        lt = _check(node.lhs, text)
-        rt = _check(node.rhs, text)
-        mod = (_state.binmods or {}).get(id(node), _NO_MOD)
-        op = node.op
-        if node.return_bool and op not in ast.COMPARISON_OPS:
-            raise _Err("bool modifier can only be used on comparison operators", *_op_range(text, node))
-        if op in ast.COMPARISON_OPS and not node.return_bool and lt is rt is ValueType.SCALAR:
-            raise _Err("comparisons between scalars must use BOOL modifier", *_op_range(text, node))
-        if mod.on:
-            for label in mod.labels:
-                if label in mod.include:
-                    raise _Err(
-                        f"label {go_quote(label)} must not occur in ON and GROUP clause at once",
-                        *_op_range(text, node),
-                    )
-        if lt not in (ValueType.SCALAR, ValueType.VECTOR):
-            raise _Err("binary expression must contain only scalar and instant vector types", *node.lhs.pos)
-        if rt not in (ValueType.SCALAR, ValueType.VECTOR):
-            raise _Err("binary expression must contain only scalar and instant vector types", *node.rhs.pos)
-        if lt is not ValueType.VECTOR or rt is not ValueType.VECTOR:
-            if mod.labels:
-                raise _Err("vector matching only allowed between instant vectors", *node.pos)
-        elif op in ast.SET_OPS:
-            if mod.card in ("one-to-many", "many-to-one"):
-                raise _Err(f"no grouping allowed for {go_quote(op)} operation", *node.pos)
-            if mod.fill_left is not None or mod.fill_right is not None:
-                raise _Err(f"fill modifiers not allowed for {go_quote(op)} operation", *node.pos)
-        if (lt is ValueType.SCALAR or rt is ValueType.SCALAR) and op in ast.SET_OPS:
-            raise _Err(f"set operator {go_quote(op)} not allowed in binary scalar expression", *node.pos)
+        lt = yield node.lhs
+        rt = yield node.rhs
+        _check_binary(node, lt, rt, text)
     elif isinstance(node, Call):
+        _check_call_arity(node)
         func = node.func
         nargs = len(func.arg_types)
-        got = len(node.args)
-        name = go_quote(func.name)
-        if func.variadic == 0:
-            if nargs != got:
-                raise _Err(f"expected {nargs} argument(s) in call to {name}, got {got}", *node.pos)
-        else:
-            na = nargs - 1
-            if na > got:
-                raise _Err(f"expected at least {na} argument(s) in call to {name}, got {got}", *node.pos)
-            if func.variadic > 0 and na + func.variadic < got:
-                raise _Err(
-                    f"expected at most {na + func.variadic} argument(s) in call to {name}, got {got}",
-                    *node.pos,
-                )
-        if func.name == "info" and got > 1:
-            a = node.args[1]
-            if a.type is not ValueType.VECTOR:
-                raise _Err(
-                    f"expected type instant vector in call to function {name}, got {a.type.documented}",
-                    *node.pos,
-                )
-            if isinstance(a, VectorSelector) and a.name:
-                raise _Err("expected label selectors only, got vector selector instead", *a.pos)
-            if not isinstance(a, VectorSelector):
-                raise _Err("expected label selectors only", *a.pos)
         for i, arg in enumerate(node.args):
             if i >= nargs:
                 if func.variadic == 0:
                     break
                 i = nargs - 1
-            _expect_type(arg, func.arg_types[i], f"call to function {name}", text)
+            _expect((yield arg), arg, func.arg_types[i], f"call to function {go_quote(func.name)}")
     elif isinstance(node, ParenExpr):
-        _check(node.expr, text)
+        yield node.expr
     elif isinstance(node, UnaryExpr):
-        t = _check(node.expr, text)
+        t = yield node.expr
         if t not in (ValueType.SCALAR, ValueType.VECTOR):
             raise _Err(
                 "unary expression only allowed on expressions of type scalar or instant vector, "
@@ -1169,11 +1141,11 @@ def _check(node: Expr, text: str) -> ValueType:
                 *node.pos,
             )
     elif isinstance(node, SubqueryExpr):
-        t = _check(node.expr, text)
+        t = yield node.expr
         if t is not ValueType.VECTOR:
             raise _Err(f"subquery is only allowed on instant vector, got {t.value} instead", *node.pos)
     elif isinstance(node, MatrixSelector):
-        _check(node.vector_selector, text)
+        yield node.vector_selector
     elif isinstance(node, VectorSelector):
         if node.name:
             for m in node.matchers[:-1]:
@@ -1186,6 +1158,64 @@ def _check(node: Expr, text: str) -> ValueType:
             if not any(not m.matches("") for m in node.matchers):
                 raise _Err("vector selector must contain at least one non-empty matcher", *node.pos)
     return typ
+
+
+def _check_binary(node: BinaryExpr, lt: ValueType, rt: ValueType, text: str) -> None:
+    mod = (_state.binmods or {}).get(id(node), _NO_MOD)
+    op = node.op
+    if node.return_bool and op not in ast.COMPARISON_OPS:
+        raise _Err("bool modifier can only be used on comparison operators", *_op_range(text, node))
+    if op in ast.COMPARISON_OPS and not node.return_bool and lt is rt is ValueType.SCALAR:
+        raise _Err("comparisons between scalars must use BOOL modifier", *_op_range(text, node))
+    if mod.on:
+        for label in mod.labels:
+            if label in mod.include:
+                raise _Err(
+                    f"label {go_quote(label)} must not occur in ON and GROUP clause at once",
+                    *_op_range(text, node),
+                )
+    if lt not in (ValueType.SCALAR, ValueType.VECTOR):
+        raise _Err("binary expression must contain only scalar and instant vector types", *node.lhs.pos)
+    if rt not in (ValueType.SCALAR, ValueType.VECTOR):
+        raise _Err("binary expression must contain only scalar and instant vector types", *node.rhs.pos)
+    if lt is not ValueType.VECTOR or rt is not ValueType.VECTOR:
+        if mod.labels:
+            raise _Err("vector matching only allowed between instant vectors", *node.pos)
+    elif op in ast.SET_OPS:
+        if mod.card in ("one-to-many", "many-to-one"):
+            raise _Err(f"no grouping allowed for {go_quote(op)} operation", *node.pos)
+        if mod.fill_left is not None or mod.fill_right is not None:
+            raise _Err(f"fill modifiers not allowed for {go_quote(op)} operation", *node.pos)
+    if (lt is ValueType.SCALAR or rt is ValueType.SCALAR) and op in ast.SET_OPS:
+        raise _Err(f"set operator {go_quote(op)} not allowed in binary scalar expression", *node.pos)
+
+
+def _check_call_arity(node: Call) -> None:
+    func = node.func
+    nargs = len(func.arg_types)
+    got = len(node.args)
+    name = go_quote(func.name)
+    if func.variadic == 0:
+        if nargs != got:
+            raise _Err(f"expected {nargs} argument(s) in call to {name}, got {got}", *node.pos)
+    else:
+        na = nargs - 1
+        if na > got:
+            raise _Err(f"expected at least {na} argument(s) in call to {name}, got {got}", *node.pos)
+        if func.variadic > 0 and na + func.variadic < got:
+            raise _Err(
+                f"expected at most {na + func.variadic} argument(s) in call to {name}, got {got}", *node.pos
+            )
+    if func.name == "info" and got > 1:
+        a = node.args[1]
+        if a.type is not ValueType.VECTOR:
+            raise _Err(
+                f"expected type instant vector in call to function {name}, got {a.type.documented}", *node.pos
+            )
+        if isinstance(a, VectorSelector) and a.name:
+            raise _Err("expected label selectors only, got vector selector instead", *a.pos)
+        if not isinstance(a, VectorSelector):
+            raise _Err("expected label selectors only", *a.pos)
 
 
 # =========================================================================== syntax errors

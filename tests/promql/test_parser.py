@@ -779,3 +779,18 @@ def test_parse_is_fast() -> None:
         parse_expr(text)
     per_parse = (time.perf_counter() - t0) / n
     assert per_parse < 0.005, per_parse  # typically ~0.5 ms; generous for slow CI machines
+
+
+def test_deeply_nested_queries_do_not_hit_the_recursion_limit() -> None:
+    n = 5000
+    node = parse_expr("+".join(["a"] * n))
+    assert node.type is ValueType.VECTOR
+    assert str(node) == " + ".join(["a"] * n)
+    assert len(str(parse_expr("(" * n + "a" + ")" * n))) == 2 * n + 1
+    assert len(str(parse_expr("sum(" * n + "a" + ")" * n))) == 5 * n + 1
+    # Prometheus's own stress case: the first error is reported, quickly.
+    text = "(" + "-{}-1" * 10000 + ")" + "[1m:]" * 1000
+    with pytest.raises(ParseError) as info:
+        parse_expr(text)
+    assert info.value.msg == "vector selector must contain at least one non-empty matcher"
+    assert (info.value.start, info.value.end) == (2, 4)
