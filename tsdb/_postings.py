@@ -170,8 +170,9 @@ def label_values_for_matchers(ix: IndexReader, name: str, matchers: Sequence[Mat
         values, offsets, ids = ix.value_postings(name)
         if not values:
             return []
-        hit = _contains_any(p, ids).astype(np.int64)
-        counts = np.add.reduceat(hit, offsets[:-1]) if len(ids) else np.zeros(len(values), dtype=np.int64)
+        cum = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(_contains_any(p, ids), out=cum[1:])
+        counts = cum[offsets[1:]] - cum[offsets[:-1]]
         return [v for v, c in zip(values, counts.tolist(), strict=True) if c]
     values = ix.label_values(name)
     if len(p) <= len(values):
