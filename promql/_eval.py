@@ -977,6 +977,186 @@ class Evaluator:
         out = VecVal(labels, vals, mask, np.ones(len(labels), dtype=bool))
         return merge_same_labels(out.compact())
 
+    def _fn_info(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
+        """``info(v [, {data selector}])``: enrich series with data labels of info series."""
+        base = self.eval_vector(args[0], ctx)
+        n = ctx.n
+        data_matchers: dict[str, list[Matcher]] = {}
+        name_matchers: list[Matcher] = []
+        if len(args) > 1:
+            sel = args[1]
+            if not isinstance(sel, VectorSelector):
+                raise EvalError("info() expects a label selector as second argument")
+            for mt in sel.matchers:
+                data_matchers.setdefault(mt.name, []).append(mt)
+                if mt.name == METRIC_NAME:
+                    name_matchers.append(mt)
+        else:
+            name_matchers = [Matcher(MatchType.EQUAL, METRIC_NAME, "target_info")]
+        # Effective info-metric name matchers: target_info by default, and only *_info
+        # metrics when the selector has just negative __name__ matchers.
+        if not name_matchers:
+            name_matchers = [Matcher(MatchType.EQUAL, METRIC_NAME, "target_info")]
+        elif not any(mt.type in (MatchType.EQUAL, MatchType.REGEX) for mt in name_matchers):
+            name_matchers = [*name_matchers, Matcher(MatchType.REGEX, METRIC_NAME, ".+_info")]
+        # Series that are info series themselves are passed through unchanged.
+        ignore = np.array(
+            [all(mt.matches(lb.get(METRIC_NAME)) for mt in name_matchers) for lb in base.labels], dtype=bool
+        )
+        id_labels = ("instance", "job")
+        id_values: dict[str, set[str]] = {}
+        for i, lb in enumerate(base.labels):
+            if ignore[i]:
+                continue
+            for ln in id_labels:
+                v = lb.get(ln)
+                if v:
+                    id_values.setdefault(ln, set()).add(v)
+        info_matchers: list[Matcher] = list(name_matchers)
+        if id_values:
+            for ln, vals in sorted(id_values.items()):
+                info_matchers.append(
+                    Matcher(MatchType.REGEX, ln, "|".join(re.escape(v) for v in sorted(vals)))
+                )
+            for ms in data_matchers.values():
+                info_matchers.extend(mt for mt in ms if mt.name != METRIC_NAME)
+        data_matchers = {k: [mt for mt in v if mt.name != METRIC_NAME] for k, v in data_matchers.items()}
+        data_matchers = {k: v for k, v in data_matchers.items() if v}
+        # The info series are looked up at the same times as the base selector.
+        eff = self._reference_times(args[0], ctx)
+        info: VecVal | None = None
+        if id_values and n:
+            lb_ms = self.opts.lookback_ms
+            probe = VectorSelector(None, tuple(info_matchers))
+            batch = self._select(probe, int(eff.min()) - lb_ms + 1, int(eff.max()))
+            if batch.nseries:
+                idx = batch.last_at_or_before(eff)
+                valid = idx >= 0
+                gi = np.where(valid, idx, 0)
+                t = batch.ts[gi] if len(batch.ts) else np.zeros_like(gi)
+                v = batch.vals[gi] if len(batch.ts) else np.zeros(gi.shape)
+                valid &= (t > eff - lb_ms) & ~stale_mask(v)
+                info = VecVal(batch.labels, t.astype(np.float64), valid, np.zeros(batch.nseries, dtype=bool))
+        # Per info metric name and signature, the newest info sample wins at every step.
+        chosen: dict[tuple, np.ndarray] = {}
+        if info is not None:
+            groups: dict[tuple, list[int]] = {}
+            for r, lb in enumerate(info.labels):
+                sig = (lb.get(METRIC_NAME), lb.get("instance"), lb.get("job"))
+                groups.setdefault(sig, []).append(r)
+            for sig, rows in groups.items():
+                best = np.full(n, -1, dtype=np.int64)
+                best_t = np.full(n, -np.inf)
+                for r in rows:
+                    pm = info.mask[r]
+                    tt = info.vals[r]
+                    tie = pm & (best >= 0) & (tt == best_t)
+                    if tie.any():
+                        k = int(np.nonzero(tie)[0][0])
+                        other = int(best[k])
+                        raise EvalError(
+                            f"found duplicate series for info metric: existing {prom_labels_str(info.labels[other])} "
+                            f"@ {int(best_t[k])}, new {prom_labels_str(info.labels[r])} @ {int(tt[k])}"
+                        )
+                    newer = pm & (tt > best_t)
+                    best = np.where(newer, r, best)
+                    best_t = np.where(newer, tt, best_t)
+                chosen[sig] = best
+        info_names = sorted({sig[0] for sig in chosen})
+        all_empty_ok = all(mt.matches("") for ms in data_matchers.values() for mt in ms)
+        out_labels: list[Labels] = []
+        out_rows: list[np.ndarray] = []
+        out_mask: list[np.ndarray] = []
+        out_drop: list[bool] = []
+        for i, lb in enumerate(base.labels):
+            if ignore[i] or not info_names:
+                pm = base.mask[i]
+                if not ignore[i] and not all_empty_ok:
+                    continue
+                out_labels.append(lb)
+                out_rows.append(base.vals[i])
+                out_mask.append(pm)
+                out_drop.append(bool(base.drop[i]))
+                continue
+            sigs = [(nm, lb.get("instance"), lb.get("job")) for nm in info_names]
+            choice = np.stack([chosen.get(sg, np.full(n, -1, dtype=np.int64)) for sg in sigs])
+            pm = base.mask[i]
+            cols = np.nonzero(pm)[0]
+            if cols.size == 0:
+                continue
+            combos, inv = np.unique(choice[:, cols].T, axis=0, return_inverse=True)
+            inv = np.asarray(inv).reshape(-1)
+            assert info is not None
+            for k, combo in enumerate(combos):
+                b = LabelsBuilder()
+                seen = 0
+                for r in combo.tolist():
+                    if r < 0:
+                        continue
+                    seen += 1
+                    for ln, lv in info.labels[r].pairs:
+                        if ln == METRIC_NAME:
+                            continue
+                        if data_matchers and ln not in data_matchers:
+                            continue
+                        cur = b.get(ln)
+                        if cur and cur != lv:
+                            raise EvalError(f"conflicting label: {ln}")
+                        if lb.has(ln):
+                            continue
+                        b.set(ln, lv)
+                if seen == 0 and not all_empty_ok:
+                    continue
+                nb = LabelsBuilder(lb)
+                for ln, lv in b.labels().pairs:
+                    nb.set(ln, lv)
+                m2 = np.zeros(n, dtype=bool)
+                m2[cols[inv == k]] = True
+                out_labels.append(nb.labels())
+                out_rows.append(base.vals[i])
+                out_mask.append(m2)
+                out_drop.append(bool(base.drop[i]))
+        if not out_labels:
+            return VecVal.empty(n)
+        mask = np.array(out_mask, dtype=bool).reshape(len(out_labels), n)
+        vals = np.where(mask, np.array(out_rows).reshape(len(out_labels), n), np.nan)
+        return merge_same_labels(VecVal(out_labels, vals, mask, np.array(out_drop, dtype=bool))).compact()
+
+    def _reference_times(self, e: Expr, ctx: Ctx) -> np.ndarray:
+        """Times at which the first vector selector of ``e`` reads samples (subquery @/offsets applied)."""
+        path: list[Expr] = []
+
+        def find(x: Expr) -> VectorSelector | None:
+            if isinstance(x, VectorSelector):
+                return x
+            path.append(x)
+            from .ast import children
+
+            for c in children(x):
+                r = find(c)
+                if r is not None:
+                    return r
+            path.pop()
+            return None
+
+        vs = find(e)
+        if vs is None:
+            return ctx.times
+        sub_off = 0
+        sub_ts: int | None = None
+        for p in path:
+            if isinstance(p, SubqueryExpr):
+                sub_off += p.offset
+                at = self._at(p, ctx)
+                if at is not None:
+                    sub_off, sub_ts = p.offset, at
+        at = self._at(vs, ctx)
+        if at is not None:
+            return np.full(ctx.n, at - vs.offset, dtype=np.int64)
+        if sub_ts is not None:
+            return np.full(ctx.n, sub_ts - sub_off - vs.offset, dtype=np.int64)
+        return ctx.times - sub_off - vs.offset
+
     def _no_float_output(self, e: Call, args: list[Expr], ctx: Ctx) -> VecVal:
         self.eval_vector(args[0], ctx)
         return VecVal.empty(ctx.n)
