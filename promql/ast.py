@@ -154,14 +154,20 @@ class Function:
 
     name: str
     arg_types: tuple[ValueType, ...]
-    return_type: ValueType = ValueType.VECTOR
     variadic: int = 0
+    return_type: ValueType = ValueType.VECTOR
     experimental: bool = False
 
 
 def _fn(name: str, args: str, ret: str = "v", variadic: int = 0, experimental: bool = False) -> Function:
     codes = {"v": ValueType.VECTOR, "m": ValueType.MATRIX, "s": ValueType.SCALAR, "S": ValueType.STRING}
-    return Function(name, tuple(codes[c] for c in args), codes[ret], variadic, experimental)
+    return Function(
+        name,
+        tuple(codes[c] for c in args),
+        variadic=variadic,
+        return_type=codes[ret],
+        experimental=experimental,
+    )
 
 
 _FUNCTION_LIST = [
