@@ -997,6 +997,10 @@ class _Builder(Transformer):
     def grouping_label(self, ch: list[Any]) -> str:
         t = ch[0]
         name = str(t.value)
+        if t.type == "NUMBER" and name.lower() not in ("inf", "nan"):
+            raise _Err(
+                f"unexpected number {go_quote(name)} in grouping opts, expected label", t.start_pos, t.end_pos
+            )
         if not _is_valid_label_name(name):
             raise _Err(f"invalid label name for grouping: {go_quote(name)}", t.start_pos, t.end_pos)
         return name

@@ -242,6 +242,10 @@ def test_keywords_usable_as_names() -> None:
     node = parse_expr("foo unless on(start) bar")
     assert isinstance(node, BinaryExpr) and node.matching == VectorMatching("many-to-many", ("start",), True)
     assert parse_expr("foo{NaN='bc'}") == vs("foo", eq("NaN", "bc"))
+    node = parse_expr("sum by (nan, Inf) (x)")
+    assert isinstance(node, AggregateExpr) and node.grouping == ("nan", "Inf")
+    with pytest.raises(ParseError, match='unexpected number "1" in grouping opts, expected label'):
+        parse_expr("sum by (1) (x)")
 
 
 def test_comments_and_whitespace() -> None:
