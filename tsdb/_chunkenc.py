@@ -44,6 +44,7 @@ FLAG_ZSTD = 0x80  # body is one zstd frame
 FLAG_SHARED_TS = 0x40  # no timestamps inside: they live in a timestamp chunk (by ref)
 FLAG_TS_ONLY = 0x20  # a timestamp-only chunk
 _VERSION_MASK = 0x1F
+MAX_SAMPLES = 1 << 24  # per chunk (a sanity bound for decoding)
 
 SEQ_OFFSET = 0
 SEQ_DELTA = 1
@@ -732,6 +733,8 @@ def encode_batch(
     """
     vals = np.ascontiguousarray(vals, dtype=np.float64)
     k, n = vals.shape if vals.ndim == 2 else (0, -1)
+    if n > MAX_SAMPLES:
+        raise ValueError(f"chunks hold at most {MAX_SAMPLES} samples, got {n}")
     if ts_refs is None:
         if ts is None:
             raise ValueError("encode_batch needs ts or ts_refs")
@@ -781,6 +784,8 @@ def encode_timestamps(ts: np.ndarray) -> list[bytes]:
     """
     ts = np.ascontiguousarray(ts, dtype=np.int64)
     k, n = ts.shape
+    if n > MAX_SAMPLES:
+        raise ValueError(f"chunks hold at most {MAX_SAMPLES} samples, got {n}")
     head = bytearray((VERSION | FLAG_TS_ONLY,))
     put_uvarint(head, n)
     if n == 0:
@@ -843,11 +848,15 @@ def _header(buf: bytes | memoryview) -> _Header:
     if flags & _VERSION_MASK != VERSION:
         raise ChunkDecodeError(f"unknown chunk version {flags & _VERSION_MASK}")
     n, pos = get_uvarint(buf, 1)
+    if n > MAX_SAMPLES:
+        raise ChunkDecodeError(f"chunk claims {n} samples (more than {MAX_SAMPLES})")
     ts_ref = rawlen = -1
     if flags & FLAG_SHARED_TS:
         ts_ref, pos = get_uvarint(buf, pos)
     if flags & FLAG_ZSTD:
         rawlen, pos = get_uvarint(buf, pos)
+        if rawlen > 64 * MAX_SAMPLES:
+            raise ChunkDecodeError(f"chunk claims a {rawlen}-byte body")
     return _Header(flags, n, ts_ref, rawlen, pos)
 
 

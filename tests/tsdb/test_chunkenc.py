@@ -390,3 +390,34 @@ def test_shared_timestamps() -> None:
         ce.decode(bufs[0], lambda ref: ts[:10])  # wrong length
     many = ce.encode_many([(ts, vals[0]), (ts, vals[1])], ts_refs=[1, 2])
     assert [ce.shared_ts_ref(b) for b in many] == [1, 2]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_property_corrupt_bytes_raise_decode_error(data) -> None:
+    """Mutated chunks either decode or raise ChunkDecodeError: never anything else."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n = data.draw(st.integers(1, 200))
+    ts = np.sort(rng.integers(0, 10**12, n))
+    kind = data.draw(st.sampled_from(["int", "dec", "raw", "exc"]))
+    vals = {
+        "int": np.cumsum(rng.poisson(5, n)).astype(float),
+        "dec": np.round(rng.normal(0, 100, n), 3),
+        "raw": rng.random(n),
+        "exc": np.where(rng.random(n) < 0.1, np.nan, np.round(rng.normal(0, 100, n), 1)),
+    }[kind]
+    buf = bytearray(ce.encode(ts, vals))
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        i = data.draw(st.integers(0, max(0, len(buf) - 1)))
+        if op == "flip" and buf:
+            buf[i] ^= 1 << data.draw(st.integers(0, 7))
+        elif op == "cut":
+            del buf[i:]
+        else:
+            buf[i:i] = bytes([data.draw(st.integers(0, 255))])
+    try:
+        t2, v2 = ce.decode(bytes(buf), lambda ref: ts)
+    except ce.ChunkDecodeError:
+        return
+    assert len(t2) == len(v2)
