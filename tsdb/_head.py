@@ -154,8 +154,11 @@ class Head:
         new = max(need + 1, cap + cap // 4)  # modest growth: these arrays dominate memory
 
         def g(a: np.ndarray, fill: Any) -> np.ndarray:
-            out = np.full((new, *a.shape[1:]), fill, dtype=a.dtype)
+            # np.zeros maps fresh pages lazily: spare capacity costs no resident memory.
+            out = np.zeros((new, *a.shape[1:]), dtype=a.dtype)
             out[:cap] = a
+            if fill != 0:
+                out[cap:] = fill
             return out
 
         self._last_t = g(self._last_t, _MIN_T)
