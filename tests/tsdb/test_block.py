@@ -56,12 +56,12 @@ def make_series(
     return out
 
 
-def read_all(b: Block) -> dict[Labels, tuple[np.ndarray, np.ndarray]]:
+def read_all(b: Block, batched: bool = False) -> dict[Labels, tuple[np.ndarray, np.ndarray]]:
     ix, cr = b.index(), b.chunks()
     out = {}
     for sid in ix.all_postings().tolist():
         ls, metas = ix.series(sid)
-        parts = [cr.chunk(m.ref) for m in metas]
+        parts = cr.chunk_many([m.ref for m in metas]) if batched else [cr.chunk(m.ref) for m in metas]
         for m, (t, _) in zip(metas, parts, strict=True):
             assert (m.mint, m.maxt) == (t[0], t[-1])
         out[ls] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
@@ -86,6 +86,11 @@ def test_write_open_read_back(tmp_path: Path) -> None:
         assert list(got) == sorted(ls for ls, _, _ in series)  # series ids follow label order
         for ls, t, v in series:
             assert_same(got[ls], t, v)
+        for ls, (t, v) in read_all(b, batched=True).items():
+            assert_same(got[ls], t, v)
+        refs = [m.ref for sid in range(len(series)) for m in b.index().series(sid)[1]]
+        for (t1, v1), (t2, v2) in zip(b.chunks().chunk_many(refs), map(b.chunks().chunk, refs), strict=True):
+            assert_same((t1, v1), t2, v2)
         assert meta.stats.num_series == len(series)
         assert meta.stats.num_samples == sum(len(t) for _, t, _ in series)
         assert meta.stats.num_chunks == len(series) * 3  # 300 samples -> 3 chunks of 100
@@ -281,6 +286,8 @@ def test_corrupt_or_missing_files(tmp_path: Path) -> None:
     seg = b / "chunks" / "000001"
     _flip(seg, seg.stat().st_size // 2)
     expect(b, "000001", read=True)
+    with pytest.raises(CorruptBlockError, match="000001"), open_block(b) as blk:
+        read_all(blk, batched=True)
     b = fresh()
     _flip(seg := b / "chunks" / "000001", 2)
     expect(b, "000001", read=True)

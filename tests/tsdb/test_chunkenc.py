@@ -421,3 +421,53 @@ def test_property_corrupt_bytes_raise_decode_error(data) -> None:
     except ce.ChunkDecodeError:
         return
     assert len(t2) == len(v2)
+
+
+def _mutate(data, buf: bytearray) -> bytearray:
+    for _ in range(data.draw(st.integers(0, 3))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        i = data.draw(st.integers(0, max(0, len(buf) - 1)))
+        if op == "flip" and buf:
+            buf[i] ^= 1 << data.draw(st.integers(0, 7))
+        elif op == "cut":
+            del buf[i:]
+        else:
+            buf[i:i] = bytes([data.draw(st.integers(0, 255))])
+    return buf
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_property_decode_batch_equals_decode(data) -> None:
+    """decode_batch gives decode's results, and fails (ChunkDecodeError) exactly when decode does."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n = data.draw(st.sampled_from([1, 2, 3, 17, 120]))
+    ts = np.sort(rng.integers(0, 10**12, n))
+    bufs = []
+    for _ in range(data.draw(st.integers(1, 6))):
+        vals = {
+            0: np.cumsum(rng.poisson(5, n)).astype(float),
+            1: np.round(rng.normal(0, 100, n), 3),
+            2: rng.random(n),
+            3: np.where(rng.random(n) < 0.2, STALE, np.round(rng.normal(0, 100, n), 1)),
+            4: np.full(n, 7.0),
+        }[int(rng.integers(0, 5))]
+        if data.draw(st.booleans()):
+            b = ce.encode(np.sort(rng.integers(-(10**15), 10**15, n)), vals)
+        else:
+            b = ce.encode_batch(None, vals[None, :], [3])[0]
+        bufs.append(bytes(_mutate(data, bytearray(b))))
+
+    def resolve(ref: int) -> np.ndarray:
+        return ts
+
+    try:
+        want = [ce.decode(b, resolve) for b in bufs]
+    except ce.ChunkDecodeError:
+        with pytest.raises(ce.ChunkDecodeError):
+            ce.decode_batch(bufs, resolve)
+        return
+    got = ce.decode_batch(bufs, resolve)
+    for (t1, v1), (t2, v2) in zip(want, got, strict=True):
+        np.testing.assert_array_equal(t1, t2)
+        np.testing.assert_array_equal(v1.view(np.uint64), v2.view(np.uint64))
