@@ -1089,7 +1089,9 @@ def _decode_seqs(jobs: list[_SeqJob], n: int) -> np.ndarray:
     kinds = np.array([j.kind for j in jobs])
     base = np.array([j.base for j in jobs], dtype=np.int64)[:, None]
     for kind in np.unique(kinds).tolist():
-        rows = np.flatnonzero(kinds == kind) if len(kinds) > 1 and not (kinds == kind).all() else slice(None)
+        rows: np.ndarray | slice = slice(None)
+        if len(kinds) > 1 and not (kinds == kind).all():
+            rows = np.flatnonzero(kinds == kind)
         rr = r[rows]
         if kind == SEQ_OFFSET:
             x[rows, 1:] = rr + x[rows, :1]
