@@ -1078,9 +1078,8 @@ def _decode_seqs(jobs: list[_SeqJob], n: int) -> np.ndarray:
         highs = _unpack_rows(hblobs, counts, hws)
         if len(where) and int(where.max()) >= c:
             raise ChunkDecodeError("exception position out of range")
-        rows = np.repeat(np.array(erows), counts)
         lw = np.array([jobs[i].w for i in erows], dtype=_U64)
-        u[rows, where] |= highs << np.repeat(lw, counts)
+        u[np.repeat(np.array(erows), counts), where] |= highs << np.repeat(lw, counts)
     use_for = np.array([j.use_for for j in jobs])
     r = _unzigzag(u)
     if use_for.any():
