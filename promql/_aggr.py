@@ -9,8 +9,6 @@ match Prometheus's sequential evaluation bit for bit.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tsdb.interface import METRIC_NAME, Labels, LabelsBuilder
@@ -198,13 +196,17 @@ def _topk_like(
         x = v.vals[rows]
         pm = v.mask[rows]
         if op in ("topk", "bottomk"):
-            isn = np.isnan(x)
-            vk = np.where(isn, 0.0, -x if op == "topk" else x)
-            cat = np.where(pm, np.where(isn, 1, 0), 2)
-            order = np.lexsort((vk, cat), axis=0)  # (k_g, n): rows by rank per step
-            rank = np.empty_like(order)
-            np.put_along_axis(rank, order, np.arange(len(rows))[:, None], axis=0)
-            newmask[rows] = pm & (rank < k[None, :])
+            kmax = int(k.max()) if k.size else 0
+            if kmax <= 32:
+                newmask[rows] = _select_top(x, pm, k, kmax, op == "topk")
+            else:
+                isn = np.isnan(x)
+                vk = np.where(isn, 0.0, -x if op == "topk" else x)
+                cat = np.where(pm, np.where(isn, 1, 0), 2)
+                order = np.lexsort((vk, cat), axis=0)  # (k_g, n): rows by rank per step
+                rank = np.empty_like(order)
+                np.put_along_axis(rank, order, np.arange(len(rows))[:, None], axis=0)
+                newmask[rows] = pm & (rank < k[None, :])
         elif op == "limitk":
             # The first k present series (in input order) per step.
             csum = np.cumsum(pm, axis=0)
@@ -301,6 +303,31 @@ def labels_hash(lbls: Labels) -> int:
         b += v.encode("utf-8", "surrogateescape")
         b.append(0xFF)
     return xxhash64(bytes(b))
+
+
+def _order_key(x: np.ndarray, pm: np.ndarray, largest: bool) -> np.ndarray:
+    """uint64 keys ordering present values (largest first if ``largest``), then NaNs, then absent."""
+    v = x if largest else -x
+    bits = np.where(np.isnan(v), 0.0, v).view(np.uint64)
+    neg = (bits >> np.uint64(63)).astype(bool)
+    u = np.where(neg, ~bits, bits | np.uint64(1 << 63))
+    u = np.where(np.isnan(x), np.uint64(1), u)
+    return np.where(pm, u, np.uint64(0))
+
+
+def _select_top(x: np.ndarray, pm: np.ndarray, k: np.ndarray, kmax: int, largest: bool) -> np.ndarray:
+    """Mask of the ``k[step]`` best rows per step; ties keep the earlier row (as Prometheus's heap)."""
+    key = _order_key(x, pm, largest)
+    out = np.zeros(x.shape, dtype=bool)
+    cols = np.arange(x.shape[1])
+    for j in range(kmax):
+        idx = np.argmax(key, axis=0)
+        got = (key[idx, cols] > 0) & (j < k)
+        if not got.any():
+            break
+        out[idx[got], cols[got]] = True
+        key[idx[got], cols[got]] = 0
+    return out
 
 
 def _ratio_offset(lbls: Labels) -> float:
@@ -405,8 +432,8 @@ def count_values(v: VecVal, label: str, grouping: tuple[str, ...], without: bool
         lbls = LabelsBuilder(v.labels[i]).set(label, strs[val_id]).labels()
         if without:
             k = tuple(q for q in lbls.pairs if q[0] not in drop)
-        elif grouping or True:
-            keep = gset | {label} if not without else gset
+        else:
+            keep = gset | {label}
             k = tuple(q for q in lbls.pairs if q[0] in keep)
         o = out_ids.get(k)
         if o is None:
@@ -428,10 +455,15 @@ def _valid_utf8_label(name: str) -> bool:
 
 
 def _go_q(s: str) -> str:
+    """Go's %q, printing bytes of invalid UTF-8 (kept as surrogate escapes) as ``\\xNN``."""
     from .ast import go_quote
 
-    return go_quote(s)
-
-
-def nan_safe_max(a: np.ndarray) -> float:
-    return float(np.max(a)) if a.size else math.nan
+    if not any(0xDC80 <= ord(c) <= 0xDCFF for c in s):
+        return go_quote(s)
+    out = []
+    for c in s:
+        if 0xDC80 <= ord(c) <= 0xDCFF:
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        else:
+            out.append(go_quote(c)[1:-1])
+    return '"' + "".join(out) + '"'

@@ -91,6 +91,23 @@ AT_MODIFIER_UNSAFE = frozenset(
 )
 
 
+_WINDOW_BLOCK = 1 << 19  # (series x steps) windows evaluated together
+
+
+@dataclass
+class RangeSource:
+    """Samples of a range-vector argument plus how to cut them into per-step windows."""
+
+    batch: SeriesBatch
+    end: np.ndarray  # (steps,) window end per step
+    range_ms: int
+    mode: str = ""
+    lookback_ms: int = 0
+
+    def windows(self, batch: SeriesBatch) -> Windows:
+        return batch.windows(self.end, self.range_ms, self.mode, self.lookback_ms)
+
+
 @dataclass
 class EvalOptions:
     """Evaluator settings (copied from the engine for one query)."""
@@ -298,8 +315,8 @@ class Evaluator:
             valid = np.repeat(valid, ctx.n, axis=1)
         return VecVal(batch.labels, np.where(valid, out, np.nan), valid, np.zeros(m, dtype=bool)).compact()
 
-    def range_windows(self, e: Expr, ctx: Ctx) -> tuple[SeriesBatch, Windows, int]:
-        """Windows of a matrix selector or subquery for every step of ``ctx``."""
+    def range_source(self, e: Expr, ctx: Ctx) -> RangeSource:
+        """The samples and window parameters of a matrix selector or subquery for ``ctx``."""
         e = unwrap_parens(e)
         if isinstance(e, MatrixSelector):
             vs = e.vector_selector
@@ -309,16 +326,15 @@ class Evaluator:
             else:
                 end = ctx.times - vs.offset
             if len(end) == 0:
-                return SeriesBatch.empty(), SeriesBatch.empty().windows(end, e.range), e.range
+                return RangeSource(SeriesBatch.empty(), end, e.range)
             mode = "anchored" if vs.anchored else "smoothed" if vs.smoothed else ""
             lb = self.opts.lookback_ms if mode else 0
             hi_ext = lb if mode == "smoothed" else 0
             batch = self._select(vs, int(end.min()) - e.range - lb + 1, int(end.max()) + hi_ext, e.range)
-            batch = batch.without_stale()
-            return batch, batch.windows(end, e.range, mode, lb), e.range
+            return RangeSource(batch.without_stale(), end, e.range, mode, lb)
         if isinstance(e, SubqueryExpr):
             batch, end = self._subquery(e, ctx)
-            return batch, batch.windows(end, e.range), e.range
+            return RangeSource(batch, end, e.range)
         raise EvalError(f"expected range vector, got {type(e).__name__}")
 
     def _subquery(self, sq: SubqueryExpr, ctx: Ctx) -> tuple[SeriesBatch, np.ndarray]:
@@ -356,9 +372,10 @@ class Evaluator:
     def _matrix_value(self, e: MatrixSelector | SubqueryExpr, ctx: Ctx) -> MatrixVal:
         if ctx.n != 1:
             raise EvalError("cannot do range evaluation of matrix selector")
-        batch, w, _ = self.range_windows(e, ctx)
+        src = self.range_source(e, ctx)
+        w = src.windows(src.batch)
         self._held(int(w.count.sum()))
-        return MatrixVal(batch, w.lo[:, 0], w.hi[:, 0])
+        return MatrixVal(src.batch, w.lo[:, 0], w.hi[:, 0])
 
     # ------------------------------------------------------------------ unary / binary
 
@@ -674,25 +691,41 @@ class Evaluator:
                     f"smoothed modifier can only be used with: {', '.join(sorted(SMOOTHED_SAFE))} - not with {name}"
                 )
         scalars = [self.eval_scalar(a, ctx) for i, a in enumerate(args) if i != midx]
-        batch, w, range_ms = self.range_windows(args[midx], ctx)
-        counts = w.count
-        if counts.size:
-            per_step = counts.sum(axis=0)
-            self._held(int(per_step.max()) if per_step.size else 0)
-            self.total_samples += int(counts.sum())
+        src = self.range_source(args[midx], ctx)
+        batch = src.batch
+        m, n = batch.nseries, ctx.n
+        vals = np.full((m, n), np.nan)
+        mask = np.zeros((m, n), dtype=bool)
+        per_step = np.zeros(n, dtype=np.int64)
+        # Process the series in blocks so that temporaries stay small.
+        block = max(1, _WINDOW_BLOCK // max(1, n))
+        for i0 in range(0, m, block):
+            i1 = min(m, i0 + block)
+            sub = batch.slice(i0, i1)
+            w = src.windows(sub)
+            cnt = w.count
+            per_step += cnt.sum(axis=0)
+            if name == "absent_over_time":
+                mask[i0:i1] = cnt > 0
+                continue
+            try:
+                bv, bm = range_function(name, w, src.range_ms, ctx.times, scalars)
+            except ValueError as exc:
+                raise EvalError(str(exc)) from exc
+            vals[i0:i1] = np.where(bm, bv, np.nan)
+            mask[i0:i1] = bm
+        if n:
+            self._held(int(per_step.max()))
+            self.total_samples += int(per_step.sum())
         if name == "absent_over_time":
-            anyp = (counts > 0).any(axis=0) if batch.nseries else np.zeros(ctx.n, dtype=bool)
+            anyp = mask.any(axis=0) if m else np.zeros(n, dtype=bool)
             if anyp.all():
-                return VecVal.empty(ctx.n)
+                return VecVal.empty(n)
             lbls = _absent_labels(args[midx])
-            return VecVal([lbls], np.ones((1, ctx.n)), ~anyp[None, :], np.ones(1, dtype=bool))
-        try:
-            vals, mask = range_function(name, w, range_ms, ctx.times, scalars)
-        except ValueError as exc:
-            raise EvalError(str(exc)) from exc
+            return VecVal([lbls], np.ones((1, n)), ~anyp[None, :], np.ones(1, dtype=bool))
         keep_name = name in ("last_over_time", "first_over_time")
         drop = batch.drop.copy() if keep_name else np.ones(batch.nseries, dtype=bool)
-        out = VecVal(batch.labels, np.where(mask, vals, np.nan), mask, drop)
+        out = VecVal(batch.labels, vals, mask, drop)
         if name in ("rate", "increase"):
             pos = e.args[0].pos
             has = mask.any(axis=1)

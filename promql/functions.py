@@ -45,8 +45,8 @@ _EMPTY_F = np.zeros(0, dtype=np.float64)
 
 def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Neumaier-Kahan step ``(s, c) + inc`` elementwise, as Prometheus's ``kahansum.Inc``."""
-    t = s + inc
     with np.errstate(invalid="ignore", over="ignore"):
+        t = s + inc
         big = np.abs(s) >= np.abs(inc)
         corr = np.where(big, (s - t) + inc, (inc - t) + s)
         c2 = c + corr
@@ -91,6 +91,13 @@ class SeriesBatch:
     def nseries(self) -> int:
         return len(self.labels)
 
+    def slice(self, a: int, b: int) -> SeriesBatch:
+        """Series ``a`` to ``b`` (exclusive), sharing the sample arrays."""
+        lo, hi = int(self.offsets[a]), int(self.offsets[b])
+        return SeriesBatch(
+            self.labels[a:b], self.ts[lo:hi], self.vals[lo:hi], self.offsets[a : b + 1] - lo, self.drop[a:b]
+        )
+
     def series_ids(self) -> np.ndarray:
         """Series index of every sample."""
         return np.repeat(np.arange(self.nseries, dtype=np.int64), np.diff(self.offsets))
@@ -117,12 +124,24 @@ class SeriesBatch:
         """
         m = self.nseries
         times = np.asarray(times, dtype=np.int64)
+        if times.ndim == 2 and times.shape[0] > 0 and times.strides[0] == 0:
+            times = times[0]
         n = times.shape[-1]
         if m == 0:
             return np.zeros((0, n), dtype=np.int64)
-        t2 = np.broadcast_to(times, (m, n))
         if len(self.ts) == 0:
             return np.broadcast_to(self.offsets[:-1, None], (m, n)).copy()
+        if times.ndim == 1 and m * 8 < n * 1000:
+            # Same times for every series: one small binary search per series is fastest.
+            out = np.empty((m, n), dtype=np.int64)
+            offs = self.offsets.tolist()
+            tsa = self.ts
+            for i in range(m):
+                a = offs[i]
+                out[i] = np.searchsorted(tsa[a : offs[i + 1]], times, side=side)
+                out[i] += a
+            return out
+        t2 = np.broadcast_to(times, (m, n))
         lo_t = min(int(self.ts[0]) if m else 0, int(t2.min()))
         base = min(lo_t, int(self.ts.min())) - 1
         top = max(int(self.ts.max()), int(t2.max())) + 1
@@ -217,7 +236,8 @@ def _exact_cumsum_ok(vals: np.ndarray) -> bool:
         return False
     if not np.all(vals == np.floor(vals)):
         return False
-    return float(np.abs(vals).sum()) < 2.0**52
+    with np.errstate(over="ignore"):
+        return float(np.abs(vals).sum()) < 2.0**52
 
 
 # --------------------------------------------------------------------------- range functions
@@ -433,57 +453,56 @@ def _extrapolated(w: Windows, range_ms: int, is_counter: bool, is_rate: bool) ->
     """rate/increase/delta with Prometheus's extrapolation to the window boundaries."""
     b = w.batch
     vals, ts = b.vals, b.ts
-    cnt = w.count
-    sel = cnt > 1
-    out = np.full(cnt.shape, np.nan)
-    if not sel.any():
-        return out, sel
-    lo = w.lo[sel]
-    hi = w.hi[sel]
-    end = w.end[sel]
-    first_v = vals[lo]
-    last_v = vals[hi - 1]
-    first_t = ts[lo]
-    last_t = ts[hi - 1]
-    n1 = (hi - lo - 1).astype(np.float64)
+    shape = w.lo.shape
+    if len(vals) == 0:
+        return np.full(shape, np.nan), np.zeros(shape, dtype=bool)
+    lo = w.lo.ravel()
+    hi = w.hi.ravel()
+    sel = (hi - lo) > 1
+    # Work on every window (indices clamped) and mask at the end: cheaper than gathering.
+    top = len(vals) - 1
+    lo_c = np.minimum(lo, top)
+    last = np.clip(hi - 1, 0, top)
+    first_v = vals[lo_c]
+    last_v = vals[last]
+    first_t = ts[lo_c]
+    last_t = ts[last]
+    end = np.broadcast_to(w.end, shape).ravel()
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         result = last_v - first_v
         if is_counter:
-            prev = np.empty_like(vals)
-            if len(vals):
-                prev[0] = np.nan
-                prev[1:] = vals[:-1]
-            reset = np.zeros(len(vals), dtype=bool)
-            if len(vals) > 1:
-                reset[1:] = vals[1:] < vals[:-1]
-            starts = b.offsets[:-1][b.offsets[:-1] < len(vals)]
-            reset[starts] = False
-            nres = _segment_sum_int(reset, lo + 1, hi)
+            reset = np.zeros(len(vals), dtype=np.int64)
+            reset[1:] = vals[1:] < vals[:-1]
+            starts = b.offsets[:-1][b.offsets[:-1] <= top]
+            reset[starts] = 0
+            csum = np.cumsum(reset)
+            nres = np.where(sel, csum[last] - csum[lo_c], 0)
             maxres = int(nres.max()) if nres.size else 0
             if maxres:
                 # Add the value before each reset in order, as Prometheus does.
                 reset_idx = np.nonzero(reset)[0]
-                r0 = np.searchsorted(reset_idx, lo + 1)
-                result = result.copy()
+                r0 = np.searchsorted(reset_idx, lo_c + 1)
                 for k in range(maxres):
                     a = np.nonzero(nres > k)[0]
-                    result[a] = result[a] + prev[reset_idx[r0[a] + k]]
-        range_start = end - range_ms
-        dur_start = (first_t - range_start) / 1000.0
-        dur_end = (end - last_t) / 1000.0
+                    result[a] += vals[reset_idx[r0[a] + k] - 1]
         sampled = (last_t - first_t) / 1000.0
-        avg_dur = sampled / n1
+        avg_dur = sampled / (hi - lo - 1)
+        half = avg_dur / 2
         thresh = avg_dur * 1.1
-        dur_start = np.where(dur_start >= thresh, avg_dur / 2, dur_start)
+        dur_start = (first_t - (end - range_ms)) / 1000.0
+        np.copyto(dur_start, half, where=dur_start >= thresh)
         if is_counter:
-            dur_zero = np.where((result > 0) & (first_v >= 0), sampled * (first_v / result), dur_start)
-            dur_start = np.where(dur_zero < dur_start, dur_zero, dur_start)
-        dur_end = np.where(dur_end >= thresh, avg_dur / 2, dur_end)
+            dur_zero = sampled * (first_v / result)
+            use = (result > 0) & (first_v >= 0) & (dur_zero < dur_start)
+            np.copyto(dur_start, dur_zero, where=use)
+        dur_end = (end - last_t) / 1000.0
+        np.copyto(dur_end, half, where=dur_end >= thresh)
         factor = (sampled + dur_start + dur_end) / sampled
         if is_rate:
-            factor = factor / (range_ms / 1000.0)
-        out[sel] = result * factor
-    return out, sel
+            factor /= range_ms / 1000.0
+        result *= factor
+        result[~sel] = np.nan
+    return result.reshape(shape), sel.reshape(shape)
 
 
 def _anchor_first(w: Windows, range_ms: int, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -491,10 +510,17 @@ def _anchor_first(w: Windows, range_ms: int, sel: np.ndarray) -> tuple[np.ndarra
     b = w.batch
     lo, hi = w.lo[sel], w.hi[sel]
     rs = (w.end - range_ms)[sel]
-    g = np.clip(b.search(w.end - range_ms, "right")[sel], lo, hi - 1)
+    g = np.clip(b.search(_row(w.end) - range_ms, "right")[sel], lo, hi - 1)
     first = np.maximum(lo, g - 1)
     valid = b.ts[hi - 1] > rs
     return first, valid
+
+
+def _row(a: np.ndarray) -> np.ndarray:
+    """The shared row of an array broadcast along axis 0 (else the array itself)."""
+    if a.ndim == 2 and a.shape[0] > 0 and a.strides[0] == 0:
+        return a[0]
+    return a
 
 
 def _interp(b: SeriesBatch, i1: np.ndarray, i2: np.ndarray, t: np.ndarray, is_counter: bool) -> np.ndarray:
@@ -520,7 +546,7 @@ def _extended_rate(w: Windows, range_ms: int, is_counter: bool, is_rate: bool) -
     re_ = w.end[sel0]
     first, _ = _anchor_first(w, range_ms, sel0)
     if smoothed:
-        last = np.clip(b.search(w.end, "left")[sel0], lo, hi - 1)
+        last = np.clip(b.search(_row(w.end), "left")[sel0], lo, hi - 1)
     else:
         last = hi - 1
     valid = ts[last] > rs
