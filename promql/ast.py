@@ -273,8 +273,8 @@ SMOOTHED_FUNCTIONS = ("delta", "increase", "rate")
 
 # --------------------------------------------------------------------------- formatting helpers
 
-_LEGACY_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_LEGACY_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LEGACY_LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_LEGACY_METRIC_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 _DURATION_UNITS = (
     ("y", 365 * 24 * 3600 * 1000, True),
@@ -359,7 +359,7 @@ def go_quote(s: str) -> str:
 
 def format_label_name(name: str) -> str:
     """A label name as written in PromQL: bare if a legacy name, else quoted."""
-    return name if _LEGACY_LABEL_RE.match(name) else go_quote(name)
+    return name if _LEGACY_LABEL_RE.fullmatch(name) else go_quote(name)
 
 
 def _join_labels(names: tuple[str, ...]) -> str:
@@ -625,7 +625,7 @@ class VectorSelector(Expr):
             parts.append(_format_matcher(m))
         if name and not skipped:
             name = None  # inconsistent node: fall back to printing every matcher
-        if name and not _LEGACY_METRIC_RE.match(name):
+        if name and not _LEGACY_METRIC_RE.fullmatch(name):
             return "{" + ", ".join([go_quote(name), *parts]) + "}"
         base = name or ""
         if parts or not base:

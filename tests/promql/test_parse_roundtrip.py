@@ -110,6 +110,16 @@ def duration_exprs() -> st.SearchStrategy[Expr]:
     )
 
 
+def _folded_range(e: Expr) -> int:
+    """The range the parser stores for a duration expression (0: resolved per query)."""
+    if ast._duration_is_dynamic(e):
+        return 0
+    try:
+        return ast.duration_ms(e, positive=True)
+    except ValueError:
+        return 0
+
+
 @st.composite
 def exprs(draw: st.DrawFn, typ: ValueType, depth: int) -> Expr:
     if typ is STR:
@@ -122,7 +132,7 @@ def exprs(draw: st.DrawFn, typ: ValueType, depth: int) -> Expr:
                 e = draw(duration_exprs())
                 if isinstance(e, NumberLiteral):  # the parser keeps plain literals as integers only
                     return MatrixSelector(sel, ast.duration_ms(e))
-                return MatrixSelector(sel, 0 if ast._duration_is_dynamic(e) else ast.duration_ms(e), e)
+                return MatrixSelector(sel, _folded_range(e), e)
             return MatrixSelector(sel, rng)
         inner = fit(draw(exprs(V, depth - 1)), 7)
         kw: dict[str, object] = {"step": draw(st.sampled_from([0, 1000, 60_000]))}
