@@ -246,11 +246,13 @@ def write_tombstones(block_dir: str | os.PathLike[str], tombstones: dict[int, li
     """Atomically replace a block's tombstones (and its meta.json's ``numTombstones``)."""
     block_dir = Path(block_dir)
     data, total = _encode_tombstones(tombstones)
-    meta = read_meta(block_dir)
+    meta = read_meta(block_dir)  # validates it
     _replace_file(block_dir / TOMBSTONES_FILE, data)
     if meta.stats.num_tombstones != total:
-        meta.stats.num_tombstones = total
-        _replace_file(block_dir / META_FILE, _meta_json(meta, _parent_descs(block_dir.parent, meta.parents)))
+        # Rewrite meta.json with only the count changed (other fields kept as they are).
+        d = json.loads((block_dir / META_FILE).read_bytes())
+        d.setdefault("stats", {})["numTombstones"] = total
+        _replace_file(block_dir / META_FILE, (json.dumps(d, indent="\t") + "\n").encode())
 
 
 # ---------------------------------------------------------------------------- writing

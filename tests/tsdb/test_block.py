@@ -165,6 +165,9 @@ def test_meta_json_shape(tmp_path: Path) -> None:
     }
     with open_block(tmp_path / m3.ulid) as b:
         assert b.meta.parents == [m1.ulid, m2.ulid] and b.meta.level == 2
+    write_tombstones(tmp_path / m3.ulid, {0: [Interval(1, 2)]})
+    d3["stats"]["numTombstones"] = 1
+    assert json.loads((tmp_path / m3.ulid / "meta.json").read_text()) == d3
     assert sorted(p.name for p in (tmp_path / m1.ulid).iterdir()) == [
         "chunks",
         "index",
