@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +43,6 @@ from .ast import (
     StringLiteral,
     SubqueryExpr,
     UnaryExpr,
-    ValueType,
     VectorMatching,
     VectorSelector,
     go_quote,
@@ -341,9 +340,7 @@ class Evaluator:
         step = sq.step if sq.step > 0 else self.opts.default_subquery_step_ms
         at = self._at(sq, ctx)
         base = np.array([at], dtype=np.int64) if at is not None else ctx.times
-        end = np.broadcast_to(base - sq.offset, (ctx.n,)).astype(np.int64) if ctx.n else base - sq.offset
-        if at is not None:
-            end = np.full(ctx.n, at - sq.offset, dtype=np.int64)
+        end = np.full(ctx.n, at - sq.offset, dtype=np.int64) if at is not None else ctx.times - sq.offset
         if len(base) == 0:
             return SeriesBatch.empty(), end
         first = int(base.min()) - sq.offset - sq.range
@@ -700,6 +697,7 @@ class Evaluator:
         # Process the series in blocks so that temporaries stay small.
         block = max(1, _WINDOW_BLOCK // max(1, n))
         for i0 in range(0, m, block):
+            self._check()
             i1 = min(m, i0 + block)
             sub = batch.slice(i0, i1)
             w = src.windows(sub)
@@ -1472,10 +1470,6 @@ def _bq(
     return bucket_quantile_cols(q[cols], ubs, counts)
 
 
-def matchers_str(ms: Sequence[Matcher]) -> str:
-    return ", ".join(str(m) for m in ms)
-
-
 __all__ = [
     "AT_MODIFIER_UNSAFE",
     "EvalOptions",
@@ -1483,5 +1477,4 @@ __all__ = [
     "merge_same_labels",
     "prom_labels_str",
     "unwrap_parens",
-    "ValueType",
 ]

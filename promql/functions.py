@@ -203,13 +203,6 @@ class Windows:
 # --------------------------------------------------------------------------- window helpers
 
 
-def _gather_loop(w: Windows, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Flat lo/count of the selected windows and the maximum window length."""
-    lo = w.lo[sel]
-    cnt = (w.hi - w.lo)[sel]
-    return lo, cnt, np.nonzero(sel), int(cnt.max()) if cnt.size else 0  # type: ignore[return-value]
-
-
 def _reduceat(ufunc: np.ufunc, data: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """``ufunc.reduce(data[lo[k]:hi[k]])`` for every k (all windows non-empty)."""
     if lo.size == 0:

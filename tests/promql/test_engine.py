@@ -168,3 +168,42 @@ def test_mem_storage_appender_and_labels() -> None:
     (s,) = q.select([Matcher(MatchType.EQUAL, "a", "1")])
     assert s.ts.tolist() == [1000, 2000]
     assert math.isclose(float(s.vals[1]), 2.0)
+
+
+def test_promqltest_value_expansion() -> None:
+    from promql.promqltest import HIST, parse_series_desc, parse_test_duration
+
+    lbls, vals = parse_series_desc('m{a="b", c="d\\"e"} 1+1x3 _x2 stale 5 -2-0.5x2 {{schema:0 sum:1}}x1 Inf')
+    assert lbls == Labels.from_dict({"__name__": "m", "a": "b", "c": 'd"e'})
+    assert vals[:4] == [1.0, 2.0, 3.0, 4.0]
+    assert vals[4:6] == [None, None]
+    assert math.isnan(vals[6])
+    assert vals[7:11] == [5.0, -2.0, -2.5, -3.0]
+    assert vals[11:13] == [HIST, HIST]
+    assert vals[13] == math.inf
+    assert parse_test_duration("1h30m") == 5_400_000
+    assert parse_test_duration("10s53ms") == 10_053
+    assert parse_test_duration("0") == 0
+
+
+def test_promqltest_runs_a_script() -> None:
+    from promql.promqltest import Runner, parse_script
+
+    script = """
+load 1m
+  up{job="a"} 1 1 0
+  up{job="b"} 1 _ 1
+
+eval instant at 2m sum(up)
+  {} 1
+
+eval range from 0 to 2m step 1m up == 1
+  up{job="a"} 1 1 _
+  up{job="b"} 1 1 1
+
+eval instant at 2m up / on() group_left up
+  expect fail
+"""
+    runner = Runner()
+    outcomes = [runner.run(c) for c in parse_script(script, "inline.test")]
+    assert [o.status for o in outcomes] == ["passed", "passed", "passed"], [o.message for o in outcomes]
