@@ -2,8 +2,9 @@
 
 As Prometheus's ``web/federate.go``: samples within the lookback delta before
 now (stale markers skip the series), one ``# TYPE name untyped`` family per
-metric name, series sorted by name, external labels appended to every series
-that does not carry them already, and explicit millisecond timestamps.
+metric name, series sorted by name, external labels (plus ``instance=""``)
+appended to every series that does not carry them already, and explicit
+millisecond timestamps.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def federate_text(storage: object, match_sets: list, now_ms: int, lookback_ms: i
                 latest[s.labels] = (int(s.ts[i]), float(s.vals[i]))
     finally:
         q.close()
-    ext = external.pairs
+    # As Prometheus: an empty instance label unless the external labels set one, so the
+    # federating server does not attach its target's instance to every series.
+    ext_d = dict(external.pairs)
+    ext_d.setdefault("instance", "")
+    ext = sorted(ext_d.items())
     out: list[str] = []
     last_name = None
     for ls in sorted(latest, key=lambda x: (x.name, x)):

@@ -27,13 +27,17 @@ from tests.conftest import require_peer
 
 from .util import Dataset, HeronServer, Prometheus, get_json, make_dataset, push
 
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometheus, HeronServer, Dataset]]:
     binary = require_peer("prometheus")
     tmp = tmp_path_factory.mktemp("diff")
     data = make_dataset(int(time.time() * 1000))
     body = data.write_body()
-    with Prometheus(binary, tmp / "prom", "global: {scrape_interval: 15s}\n") as prom, HeronServer(tmp / "heron") as heron:
+    with (
+        Prometheus(binary, tmp / "prom", "global: {scrape_interval: 15s}\n") as prom,
+        HeronServer(tmp / "heron") as heron,
+    ):
         s1, out1 = push(prom.url, body)
         s2, out2 = push(heron.url, body)
         assert (s1, s2) == (204, 204), (out1, out2)
@@ -82,7 +86,7 @@ INSTANT = [
     "quantile(0.5, temperature_celsius)",
     "topk(2, temperature_celsius)",
     "bottomk(1, temperature_celsius)",
-    "count_values(\"v\", round(temperature_celsius))",
+    'count_values("v", round(temperature_celsius))',
     "sort(temperature_celsius)",
     "sort_desc(temperature_celsius)",
     'label_replace(temperature_celsius, "r", "$1", "room", "(.).*")',

@@ -33,7 +33,11 @@ def free_port() -> int:
 
 
 def http(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
 ) -> tuple[int, bytes, dict[str, str]]:
     """A blocking HTTP request: ``(status, body, headers)`` (errors are returned, not raised)."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
@@ -230,7 +234,10 @@ def make_dataset(now_ms: int, minutes: int = 50, step_ms: int = 15_000) -> Datas
                 c[n // 2 :] -= c[n // 2]  # a counter reset
             add({"__name__": "http_requests_total", "job": "api", "instance": inst, "code": code}, c)
     for room, base in (("kitchen", 21.5), ("cellar", 12.25), ("attic", 27.0)):
-        add({"__name__": "temperature_celsius", "room": room}, base + np.round(np.sin(np.arange(n) / 7) * 3, 2) + 0.1)
+        add(
+            {"__name__": "temperature_celsius", "room": room},
+            base + np.round(np.sin(np.arange(n) / 7) * 3, 2) + 0.1,
+        )
     counts = np.cumsum(rng.integers(0, 50, n)).astype(np.float64)
     for le, frac in (("0.1", 0.3), ("0.5", 0.7), ("1", 0.9), ("+Inf", 1.0)):
         add({"__name__": "req_duration_seconds_bucket", "le": le, "job": "api"}, np.floor(counts * frac))
