@@ -11,8 +11,13 @@ Usage::
 A range query is evaluated for all steps at once: each selector reads its
 series once, lookback and range windows are located with ``np.searchsorted``
 and every operator works on ``(series, steps)`` arrays. Semantics follow
-Prometheus 3.x (including delayed ``__name__`` removal as its test suite
-enables it).
+Prometheus 3.x.
+
+``enable_delayed_name_removal`` (default True) selects Prometheus's
+``promql-delayed-name-removal`` semantics, which its PromQL test suite uses:
+``__name__`` (and ``__type__``/``__unit__``) are removed at the end of the
+query, so e.g. ``label_replace`` can still see them. Set it to False to match
+a Prometheus server running with default feature flags.
 """
 
 from __future__ import annotations
