@@ -1,0 +1,145 @@
+"""``heron server`` as a process: flags, reload (SIGHUP and /-/reload) keeping the old config on
+error, /-/quit, SIGTERM, and data surviving a restart."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .util import free_port, get_json, http, make_dataset, push, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _start(tmp: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    log = open(tmp / f"heron-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "heron.server_cli",
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
+            *extra,
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"heron server exited with {proc.returncode}")
+        return http("GET", f"{url}/-/ready", timeout=2)[0] == 200
+
+    wait_until(ready, timeout=30)
+    return proc
+
+
+def _reload_metric(url: str) -> str:
+    text = http("GET", f"{url}/metrics")[1].decode()
+    line = next(ln for ln in text.splitlines() if ln.startswith("prometheus_config_last_reload_successful "))
+    return line.split()[1]
+
+
+def test_lifecycle_reload_and_restart(tmp_path: Path) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global:\n  scrape_interval: 15s\n  external_labels: {gen: one}\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(
+        tmp_path,
+        port,
+        "--web.enable-lifecycle",
+        "--query.lookback-delta=10m",
+        "--storage.tsdb.retention.time=30d",
+    )
+    try:
+        _, flags = get_json(url, "/api/v1/status/flags")
+        assert flags["data"]["query.lookback-delta"] == "10m"
+        assert flags["data"]["storage.tsdb.retention.time"] == "30d"
+        assert flags["data"]["web.enable-lifecycle"] == "true"
+        data = make_dataset(int(time.time() * 1000))
+        assert push(url, data.write_body())[0] == 204
+
+        # A bad config is reported and the old one stays (SIGHUP and POST /-/reload).
+        cfg.write_text("global:\n  scrape_intervall: 15s\n")
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: float(_reload_metric(url)) == 0, timeout=10)
+        status, body, _ = http("POST", f"{url}/-/reload", b"")
+        assert status == 500 and b"scrape_intervall" in body
+        _, j = get_json(url, "/api/v1/status/config")
+        assert "gen: one" in j["data"]["yaml"]
+        _, j = get_json(url, "/api/v1/status/runtimeinfo")
+        assert j["data"]["reloadConfigSuccess"] is False
+
+        # A good config is applied.
+        cfg.write_text("global:\n  scrape_interval: 30s\n  external_labels: {gen: two}\n")
+        assert http("POST", f"{url}/-/reload", b"")[0] == 200
+        _, j = get_json(url, "/api/v1/status/config")
+        assert "gen: two" in j["data"]["yaml"] and "scrape_interval: 30s" in j["data"]["yaml"]
+        assert float(_reload_metric(url)) == 1
+        fed = http("GET", f"{url}/federate?match[]=temperature_celsius")[1].decode()
+        assert 'gen="two"' in fed
+
+        status, body, _ = http("POST", f"{url}/-/quit", b"")
+        assert status == 200
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # Restart on the same directory: the WAL brings the data back; SIGTERM exits cleanly.
+    proc = _start(tmp_path, port)
+    try:
+        t = f"{(data.t1 + 500) / 1000:.3f}"
+        _, j = get_json(url, "/api/v1/query", query="count(temperature_celsius)", time=t)
+        assert j["data"]["result"][0]["value"][1] == "3"
+        _, j = get_json(url, "/api/v1/query", query="temperature_celsius[55m]", time=t)
+        assert sum(len(r["values"]) for r in j["data"]["result"]) == 3 * (len(data.ts) // len(data.labels))
+        # Lifecycle endpoints are off without the flag.
+        assert http("POST", f"{url}/-/quit", b"")[0] == 403
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_invalid_config_fails_start(tmp_path: Path) -> None:
+    (tmp_path / "prometheus.yml").write_text("scrape_configs:\n  - job_name: a\n    scrape_interval: 5\n")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "heron.server_cli",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{free_port()}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert "prometheus.yml:3" in r.stderr and "not a valid duration string" in r.stderr
+
+
+def test_bad_flag_values(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "heron.server_cli", "--storage.tsdb.retention.time=forever"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "not a valid duration string" in r.stderr
