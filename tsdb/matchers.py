@@ -22,11 +22,19 @@ class InvalidMatcherError(ValueError):
     """A matcher could not be built (bad regex)."""
 
 
+_LEADING_FLAGS = re.compile(r"\(\?([ims]+)\)")
+
+
 @lru_cache(maxsize=4096)
 def compile_anchored(pattern: str) -> re.Pattern[str]:
     """Compile ``pattern`` fully anchored, as Prometheus does (``^(?:pattern)$``)."""
+    body = pattern
+    m = _LEADING_FLAGS.match(pattern)
+    if m:
+        # Go scopes a leading ``(?i)`` to the enclosing group; Python wants it scoped.
+        body = f"(?{m.group(1)}:{pattern[m.end() :]})"
     try:
-        return re.compile("(?s:" + pattern + r")\Z")
+        return re.compile("(?s:" + body + r")\Z")
     except re.error as e:
         raise InvalidMatcherError(f"invalid regular expression {pattern!r}: {e}") from None
 

@@ -70,3 +70,8 @@ def test_labels_roundtrip_dict(d: dict[str, str]) -> None:
     ls = Labels.from_dict(d)
     assert ls.to_dict() == {k: v for k, v in d.items() if v}
     assert list(ls.names()) == sorted(ls.names())
+
+
+def test_leading_regex_flags_as_go() -> None:
+    m = Matcher(MatchType.REGEX, "a", "(?i)foo|bar")
+    assert m.matches("FOO") and m.matches("BAR") and not m.matches("xfoo")
