@@ -199,7 +199,7 @@ def dump(
     from tsdb._db import DB, DBOptions
 
     matchers = parse_metric_selector(match)
-    db = DB(directory, DBOptions(retention_ms=0), clock=None)
+    db = DB(directory, DBOptions(retention_ms=0))
     n = 0
     try:
         q = db.querier(-(2**63) if mint is None else mint, 2**63 - 1 if maxt is None else maxt)

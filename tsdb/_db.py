@@ -52,23 +52,20 @@ def exponential_ranges(min_size: int, steps: int, factor: int) -> list[int]:
 class DB:
     """A Prometheus-style TSDB in one directory. ``Appendable`` and ``Queryable``.
 
-    ``clock`` returns milliseconds; it paces the background loop only: what goes
-    into blocks and what retention deletes depends on sample timestamps, as in
-    Prometheus.
+    What goes into blocks and what retention deletes depends on sample
+    timestamps, as in Prometheus; time only paces the background loop, whose
+    ``sleep`` is injectable.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         options: DBOptions | None = None,
-        *,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         from ._wal import WAL
 
         self.path = Path(path)
         self.opts = options or DBOptions()
-        self.clock = clock or (lambda: time.time() * 1000)
         self.path.mkdir(parents=True, exist_ok=True)
         self._lockf = None
         if not self.opts.no_lockfile:
@@ -498,6 +495,6 @@ class DB:
         self.close()
 
 
-def open_db(path: str | os.PathLike[str], options: DBOptions | None = None, **kw) -> DB:
+def open_db(path: str | os.PathLike[str], options: DBOptions | None = None) -> DB:
     """Open (or create) a TSDB directory."""
-    return DB(path, options, **kw)
+    return DB(path, options)

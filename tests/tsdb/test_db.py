@@ -234,3 +234,22 @@ def test_sigkill_mid_ingestion_loses_no_committed_sample(tmp_path: Path) -> None
         assert ts[: committed + 1] == [k * 1000 for k in range(committed + 1)]
         assert vs[: committed + 1] == [float(k) for k in range(committed + 1)]
     db.close()
+
+
+async def test_background_loop_compacts_on_injected_schedule(tmp_path: Path) -> None:
+    db = DB(tmp_path, DBOptions(retention_ms=6 * HOUR_MS, max_block_range_ms=2 * HOUR_MS))
+    sleeps: list[float] = []
+
+    async def fake_sleep(s: float) -> None:
+        sleeps.append(s)
+        if len(sleeps) == 1:
+            fill(db, 2, 0, 12 * HOUR_MS, step=60_000)  # data arrives between two runs
+        else:
+            db.stop()
+
+    await db.run(interval_s=60.0, sleep=fake_sleep)
+    assert sleeps == [60.0, 60.0]  # no wall-clock sleeping in the loop itself
+    newest = max(b.meta.max_time for b in db.blocks())
+    assert all(newest - b.meta.max_time <= 6 * HOUR_MS for b in db.blocks())
+    assert db.head.min_time >= 8 * HOUR_MS
+    db.close()
