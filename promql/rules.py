@@ -880,6 +880,7 @@ class Group:
         self.last_eval_timestamp_ms: int | None = None  # slot time of the last evaluation
         self.metrics = GroupMetrics()
         self.mark_stale = False
+        self._inflight: asyncio.Future[None] | None = None
 
     @property
     def key(self) -> str:
@@ -1084,10 +1085,27 @@ class Group:
 
     # -- the loop
     async def _run_iteration(self, ts_ms: int) -> None:
-        if self.opts.executor is not None:
-            await self.opts.executor(lambda: self.eval_iteration(ts_ms))
-        else:
+        if self.opts.executor is None:
             self.eval_iteration(ts_ms)
+            return
+        fut = asyncio.ensure_future(self.opts.executor(lambda: self.eval_iteration(ts_ms)))
+        self._inflight = fut
+        try:
+            # A cancelled run() must not abandon an evaluation still running in a thread.
+            await asyncio.shield(fut)
+        finally:
+            if fut.done():
+                self._inflight = None
+
+    async def wait_idle(self) -> None:
+        """Wait for an evaluation still running in the executor (after cancelling :meth:`run`)."""
+        fut = self._inflight
+        if fut is not None:
+            try:
+                await fut
+            except Exception:  # noqa: BLE001, S110 - its errors are the rules' lastError
+                pass
+            self._inflight = None
 
     async def _wait_next(self, eval_ts: int) -> int:
         """Sleep until the slot after ``eval_ts``; returns the slot to evaluate (skipping missed ones)."""
