@@ -34,7 +34,7 @@ from .interface import (
 from .metrics import ServerMetrics
 from .remote import FanoutAppendable, RemoteWriteManager
 
-__all__ = ["STATE", "ServerFlags", "ServerState", "create_app"]
+__all__ = ["STATE", "ServerFlags", "ServerState", "create_app", "engine_from_flags"]
 
 
 @dataclass
@@ -169,6 +169,15 @@ class ServerState:
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("heron_server", ServerState)
+
+
+def engine_from_flags(flags: ServerFlags) -> Engine:
+    """The PromQL engine configured by ``--query.*`` flags."""
+    return Engine(
+        lookback_delta_ms=flags.lookback_delta_ms,
+        timeout_s=flags.query_timeout_ms / 1000,
+        max_samples=flags.query_max_samples,
+    )
 
 
 @web.middleware

@@ -19,10 +19,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from promql.engine import Engine
 from scraper.config import ConfigError, load_config
 
-from .app import STATE, ServerFlags, create_app
+from .app import STATE, ServerFlags, create_app, engine_from_flags
 from .interface import StaticAlertmanagers
 
 __all__ = ["parse_listen_address", "run", "serve"]
@@ -68,11 +67,7 @@ async def serve(
         return 1
     host, port = parse_listen_address(flags.listen_address)
     db = storage if storage is not None else _open_storage(flags, config.ooo_window_ms())
-    engine = Engine(
-        lookback_delta_ms=flags.lookback_delta_ms,
-        timeout_s=flags.query_timeout_ms / 1000,
-        max_samples=flags.query_max_samples,
-    )
+    engine = engine_from_flags(flags)
     app = create_app(db, engine, config, flags, clock)
     st = app[STATE]
     stop = asyncio.Event()

@@ -9,7 +9,9 @@ _F = descriptor_pb2.FieldDescriptorProto
 
 
 def _build() -> dict[str, type]:
-    fdp = descriptor_pb2.FileDescriptorProto(name="heron_test_prompb.proto", package="prometheus", syntax="proto3")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="heron_test_prompb.proto", package="prometheus", syntax="proto3"
+    )
 
     def msg(name: str, fields: list[tuple[str, int, int, int, str | None]]) -> None:
         m = fdp.message_type.add(name=name)
@@ -40,7 +42,11 @@ def _build() -> dict[str, type]:
     msg("WriteRequest", [("timeseries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.TimeSeries")])
     msg(
         "LabelMatcher",
-        [("type", 1, _F.TYPE_INT32, opt, None), ("name", 2, _F.TYPE_STRING, opt, None), ("value", 3, _F.TYPE_STRING, opt, None)],
+        [
+            ("type", 1, _F.TYPE_INT32, opt, None),
+            ("name", 2, _F.TYPE_STRING, opt, None),
+            ("value", 3, _F.TYPE_STRING, opt, None),
+        ],
     )
     msg(
         "Query",
@@ -52,7 +58,10 @@ def _build() -> dict[str, type]:
     )
     msg(
         "ReadRequest",
-        [("queries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.Query"), ("accepted_response_types", 2, _F.TYPE_INT32, rep, None)],
+        [
+            ("queries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.Query"),
+            ("accepted_response_types", 2, _F.TYPE_INT32, rep, None),
+        ],
     )
     msg("QueryResult", [("timeseries", 1, _F.TYPE_MESSAGE, rep, ".prometheus.TimeSeries")])
     msg("ReadResponse", [("results", 1, _F.TYPE_MESSAGE, rep, ".prometheus.QueryResult")])
