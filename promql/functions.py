@@ -108,14 +108,9 @@ class SeriesBatch:
         if not sm.any():
             return self
         keep = ~sm
-        counts = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) if len(keep) else None
-        offsets = np.zeros_like(self.offsets)
-        if counts is not None:
-            # reduceat misbehaves on empty segments; fix those up.
-            empty = self.offsets[:-1] == self.offsets[1:]
-            counts = np.where(empty, 0, counts)
-            np.cumsum(counts, out=offsets[1:])
-        return SeriesBatch(self.labels, self.ts[keep], self.vals[keep], offsets, self.drop)
+        kept = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept[1:])
+        return SeriesBatch(self.labels, self.ts[keep], self.vals[keep], kept[self.offsets], self.drop)
 
     def _search(self, times: np.ndarray, side: str) -> np.ndarray:
         """Global index of the first sample of series i with ts > t (side right) or >= t (left).
