@@ -190,73 +190,96 @@ class _Fallback(Exception):
 
 def _decode_write_fast(buf: bytes) -> WriteBatch:
     n = len(buf)
-    labels: list[Labels] = []
-    errors: list[str] = []
-    run_start: list[int] = []
-    run_end: list[int] = []
-    run_series: list[int] = []
-    cache = _LABEL_CACHE
+    starts: list[int] = []
+    ends: list[int] = []
     pos = 0
+    # Top level: the TimeSeries records (metadata skipped; anything else -> slow path).
     while pos < n:
         tag = buf[pos]
-        pos += 1
-        if tag != 0x0A:
-            if tag == 0x1A:  # metadata: not stored
-                ln, pos = _uvarint(buf, pos, n)
-                pos += ln
-                if pos > n:
-                    raise ProtoError("unexpected EOF")
-                continue
-            raise _Fallback
-        ln, pos = _uvarint(buf, pos, n)
-        end = pos + ln
-        if end > n:
-            raise ProtoError("unexpected EOF")
-        # Labels: a run of 0x0a records, then (usually) a run of 0x12 samples to the end.
-        lstart = p = pos
-        while p < end and buf[p] == 0x0A:
-            ll = buf[p + 1]
-            if ll >= 0x80:
-                ll, q = _uvarint(buf, p + 1, end)
-                p = q + ll
+        if tag == 0x0A:
+            b1 = buf[pos + 1]
+            if b1 < 0x80:
+                ln = b1
+                pos += 2
             else:
-                p += 2 + ll
-        if p > end:
-            raise ProtoError("unexpected EOF")
-        key = buf[lstart:p]
+                ln, pos = _uvarint(buf, pos + 1, n)
+            starts.append(pos)
+            pos += ln
+            ends.append(pos)
+        elif tag == 0x1A:  # metadata: not stored
+            ln, pos = _uvarint(buf, pos + 1, n)
+            pos += ln
+        else:
+            raise _Fallback
+    if pos > n:
+        raise ProtoError("unexpected EOF")
+    if not starts:
+        return _batch([], [], [], [], [])
+    b = np.frombuffer(buf, dtype=np.uint8)
+    st = np.array(starts, dtype=np.int64)
+    en = np.array(ends, dtype=np.int64)
+    lend = _label_ends(b, st, en)
+    # Labels per series, cached by their raw bytes (the same series come in every request).
+    cache = _LABEL_CACHE
+    labels: list[Labels] = []
+    errors: list[str] = []
+    for s0, s1 in zip(starts, lend.tolist(), strict=True):
+        key = buf[s0:s1]
         ls = cache.get(key)
         if ls is None:
             spans = []
-            q = lstart
-            while q < p:
-                ll, q = _uvarint(buf, q + 1, p)
+            q = s0
+            while q < s1:
+                ll, q = _uvarint(buf, q + 1, s1)
                 spans.append((q, q + ll))
                 q += ll
             ls = _decode_labels(buf, spans)
             if len(cache) >= _LABEL_CACHE_MAX:
                 cache.clear()
             cache[key] = ls
-        if p < end:
-            if buf[p] != 0x12:
-                raise _Fallback
         if isinstance(ls, str):
             errors.append(ls)
-            labels.append(Labels(()))
+            labels.append(_NO_LABELS)
         else:
             labels.append(ls)
-        if p < end:
-            run_start.append(p)
-            run_end.append(end)
-            run_series.append(len(labels) - 1)
-        pos = end
-    if not run_start:
+    has = np.flatnonzero(lend < en)
+    if not len(has):
         return _batch(labels, [], [], [], errors)
-    b = np.frombuffer(buf, dtype=np.uint8)
-    offs, sids = _sample_offsets(
-        b, np.array(run_start, np.int64), np.array(run_end, np.int64), np.array(run_series, np.int64)
-    )
+    offs, sids = _sample_offsets(b, lend[has], en[has], has.astype(np.int64))
     ts, vals = _decode_samples(b, offs)
     return _batch(labels, [sids], [ts], [vals], errors)
+
+
+_NO_LABELS = Labels(())
+
+
+def _label_ends(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Where each series' leading run of ``Label`` records ends (vectorized over series)."""
+    bp = np.concatenate([b, np.zeros(4, dtype=np.uint8)])
+    pos = starts.copy()
+    out = ends.copy()
+    active = np.arange(len(starts))
+    while len(active):
+        p = pos[active]
+        e = ends[active]
+        is_label = (p < e) & (bp[p] == 0x0A)
+        ln = bp[p + 1].astype(np.int64)
+        hdr = np.full(len(p), 2, dtype=np.int64)
+        two = is_label & (ln >= 0x80)
+        if two.any():
+            hi = bp[p[two] + 2].astype(np.int64)
+            if (hi >= 0x80).any():
+                raise _Fallback  # labels of 16 KiB and more
+            ln[two] = (ln[two] & 0x7F) | (hi << 7)
+            hdr[two] = 3
+        done = ~is_label
+        out[active[done]] = p[done]
+        nxt = p + hdr + ln
+        if (nxt[is_label] > e[is_label]).any():
+            raise ProtoError("unexpected EOF")
+        pos[active[is_label]] = nxt[is_label]
+        active = active[is_label]
+    return out
 
 
 def _batch(
