@@ -14,11 +14,11 @@ _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 def is_valid_label_name(name: str) -> bool:
     """Legacy (pre-UTF-8) label name check, as Prometheus's ``model.LabelName.IsValidLegacy``."""
-    return bool(_LABEL_NAME_RE.match(name))
+    return _LABEL_NAME_RE.fullmatch(name) is not None
 
 
 def is_valid_metric_name(name: str) -> bool:
-    return bool(_METRIC_NAME_RE.match(name))
+    return _METRIC_NAME_RE.fullmatch(name) is not None
 
 
 class Labels:

@@ -22,17 +22,71 @@ class InvalidMatcherError(ValueError):
     """A matcher could not be built (bad regex)."""
 
 
-_LEADING_FLAGS = re.compile(r"\(\?([ims]+)\)")
+_FLAGS_RE = re.compile(r"\(\?([ims]+)\)")
+
+
+def _scope_inline_flags(pattern: str) -> str:
+    """Rewrite Go/RE2 inline flags ``(?i)`` into Python's scoped ``(?i:...)``.
+
+    RE2 applies ``(?i)`` from its position to the end of the enclosing group;
+    Python only accepts global flags at the very start. Each ``(?flags)`` becomes
+    ``(?flags:`` closed where its enclosing group (or the pattern) ends.
+    """
+    if "(?" not in pattern:
+        return pattern
+    out: list[str] = []
+    pending: list[int] = [0]  # extra ")" to emit when the current group closes
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":
+                out.append("]")
+                i += 1
+            continue
+        if c == "(":
+            m = _FLAGS_RE.match(pattern, i)
+            if m:
+                out.append(f"(?{m.group(1)}:")
+                pending[-1] += 1
+                i = m.end()
+                continue
+            pending.append(0)
+            out.append(c)
+            i += 1
+            continue
+        if c == ")" and len(pending) > 1:
+            out.append(")" * pending.pop())
+            out.append(c)
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    out.append(")" * pending[0])
+    return "".join(out)
 
 
 @lru_cache(maxsize=4096)
 def compile_anchored(pattern: str) -> re.Pattern[str]:
     """Compile ``pattern`` fully anchored, as Prometheus does (``^(?:pattern)$``)."""
-    body = pattern
-    m = _LEADING_FLAGS.match(pattern)
-    if m:
-        # Go scopes a leading ``(?i)`` to the enclosing group; Python wants it scoped.
-        body = f"(?{m.group(1)}:{pattern[m.end() :]})"
+    body = _scope_inline_flags(pattern)
     try:
         return re.compile("(?s:" + body + r")\Z")
     except re.error as e:

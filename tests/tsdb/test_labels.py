@@ -75,3 +75,27 @@ def test_labels_roundtrip_dict(d: dict[str, str]) -> None:
 def test_leading_regex_flags_as_go() -> None:
     m = Matcher(MatchType.REGEX, "a", "(?i)foo|bar")
     assert m.matches("FOO") and m.matches("BAR") and not m.matches("xfoo")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expect"),
+    [
+        ("((?i)PRO).*", "prometheus", True),
+        ("((?i)PRO).*", "xpro", False),
+        ("a(?i)b", "aB", True),
+        ("a(?i)b", "AB", False),
+        ("(a(?i)b)c", "aBc", True),
+        ("(a(?i)b)c", "aBC", False),
+        ("[(?i)]x", "?x", True),
+        (r"\(?i\)", "(i)", True),
+    ],
+)
+def test_inline_regex_flags_scoped_as_re2(pattern: str, value: str, expect: bool) -> None:
+    assert Matcher(MatchType.REGEX, "a", pattern).matches(value) is expect
+
+
+def test_name_validation_rejects_trailing_newline() -> None:
+    from tsdb.labels import is_valid_label_name, is_valid_metric_name
+
+    assert not is_valid_label_name("abc\n") and not is_valid_metric_name("abc\n")
+    assert is_valid_metric_name("a:b") and not is_valid_label_name("a:b")
