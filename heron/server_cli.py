@@ -134,6 +134,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=50_000_000,
         help="maximum samples returned by one remote read query (0 = no limit)",
     )
+    a(
+        "--storage.remote.flush-deadline",
+        dest="remote_flush_deadline",
+        type=_duration,
+        default=60_000,
+        help="how long to wait flushing remote-write queues on shutdown (default 1m)",
+    )
     a("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"])
     a("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     p.set_defaults(func=cmd_server)
@@ -160,6 +167,7 @@ def flags_from_args(args: argparse.Namespace):  # noqa: ANN201 - server.app.Serv
         route_prefix=args.route_prefix,
         web_config_file=args.web_config_file,
         remote_read_sample_limit=args.remote_read_sample_limit,
+        remote_flush_deadline_ms=args.remote_flush_deadline,
         min_block_duration_ms=args.min_block_duration,
         max_block_duration_ms=args.max_block_duration,
         no_lockfile=args.no_lockfile,

@@ -558,10 +558,11 @@ def _decode_struct(ctx: _Ctx, cls: type, node: Node | None) -> Any:
     assert node is not None
     keys = _keys_of(cls)
     set_keys: set[str] = set()
-    for k, v in ctx.mapping(node, cls._go_type):
+    go_type = _go_name(cls)
+    for k, v in ctx.mapping(node, go_type):
         path = keys.get(k.value)
         if path is None:
-            raise ctx.fail(k, f"field {k.value} not found in type {cls._go_type}")
+            raise ctx.fail(k, f"field {k.value} not found in type {go_type}")
         target = obj
         for f in path[:-1]:
             target = getattr(target, f.name)
@@ -1685,15 +1686,15 @@ class Config(_Struct):
                 )
             rw.add(c.name)
         rr: set[str] = set()
-        for i, c in enumerate(self.remote_read):
-            if c is None or getattr(c, "_present", True) is False:
+        for i, rc in enumerate(self.remote_read):
+            if rc is None or getattr(rc, "_present", True) is False:
                 raise ctx.fail(_item_node(node, "remote_read", i), "empty or null remote read config section")
-            if c.name and c.name in rr:
+            if rc.name and rc.name in rr:
                 raise ctx.fail(
-                    getattr(c, "_node", None),
-                    f"found multiple remote read configs with job name {_go_quote(c.name)}",
+                    getattr(rc, "_node", None),
+                    f"found multiple remote read configs with job name {_go_quote(rc.name)}",
                 )
-            rr.add(c.name)
+            rr.add(rc.name)
 
     # ---- conveniences ------------------------------------------------------------------
 

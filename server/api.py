@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDict, MultiDictProxy
+from multidict import MultiDict, MultiMapping
 
 from promql.engine import Matrix, Result, Vector
 from promql.errors import ParseError
@@ -90,7 +90,7 @@ def _state(request: web.Request) -> ServerState:
     return request.app[STATE]
 
 
-async def params(request: web.Request) -> MultiDictProxy[str] | MultiDict[str]:
+async def params(request: web.Request) -> MultiMapping[str]:
     """URL and form parameters, form values first (Go's ``r.Form``)."""
     if request.method in ("POST", "PUT") and request.content_type in (
         "application/x-www-form-urlencoded",
@@ -285,7 +285,7 @@ def _stats_json(res: Result, prep_s: float, queue_s: float, total_s: float) -> s
 def _apply_limit(value: Any, limit: int, warnings: list[str]) -> Any:
     if limit and isinstance(value, Vector | Matrix) and len(value) > limit:
         warnings.append("results truncated due to limit")
-        return type(value)(value[:limit])
+        return type(value)(value[:limit])  # type: ignore[arg-type]
     return value
 
 

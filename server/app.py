@@ -264,7 +264,7 @@ def create_app(
         await state.remote.start()
 
     async def _stop(app: web.Application) -> None:
-        await state.remote.stop()
+        await state.remote.stop(state.flags.remote_flush_deadline_ms / 1000)
         state.executor.shutdown(wait=False, cancel_futures=True)
 
     app.on_startup.append(_start)

@@ -575,10 +575,10 @@ class RemoteWriteManager:
         for q in self.queues:
             await q.start()
 
-    async def stop(self) -> None:
+    async def stop(self, flush_deadline_s: float = 60.0) -> None:
+        """Flush every queue for at most ``flush_deadline_s`` (``--storage.remote.flush-deadline``)."""
         self._started = False
-        for q in self.queues:
-            await q.stop()
+        await asyncio.gather(*(q.stop(flush_deadline_s) for q in self.queues))
 
     def enqueue(self, labels: Sequence[Labels], series: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> None:
         for q in self.queues:
@@ -599,14 +599,14 @@ class _TeeAppender:
 
     def ref_for(self, labels: Labels) -> int:
         ref = self._inner.ref_for(labels)
-        if self._o.manager.active:
+        if self._o.manager.active and self._o.head is None:
             self._o.labels_by_ref[ref] = labels
         return ref
 
     def append(self, ref: int | None, labels: Labels | None, t: int, v: float) -> int:
         r = self._inner.append(ref, labels, t, v)
         if self._o.manager.active:
-            if labels is not None:
+            if labels is not None and self._o.head is None:
                 self._o.labels_by_ref[r] = labels
             self._one.append((r, t, v))
         return r
@@ -644,6 +644,8 @@ class FanoutAppendable:
     def __init__(self, storage: Appendable, manager: RemoteWriteManager) -> None:
         self.storage = storage
         self.manager = manager
+        # The TSDB head maps refs back to labels; other storages get a map kept here.
+        self.head = getattr(storage, "head", None)
         self.labels_by_ref: dict[int, Labels] = {}
 
     def appender(self) -> _TeeAppender:
@@ -655,11 +657,9 @@ class FanoutAppendable:
         uniq, inv = np.unique(refs, return_inverse=True)
         labels: list[Labels] = []
         lookup = self.labels_by_ref
-        head = getattr(self.storage, "head", None)
+        head = self.head
         for r in uniq.tolist():
-            ls = lookup.get(r)
-            if ls is None and head is not None:
-                ls = head.labels_of(r)
+            ls = head.labels_of(r) if head is not None else lookup.get(r)
             labels.append(ls if ls is not None else Labels(()))
         order = np.argsort(inv, kind="stable")
         self.manager.enqueue(labels, inv[order].astype(np.int64), ts[order], vals[order])
