@@ -91,6 +91,7 @@ __all__ = [
     "group_key",
     "load_rule_file",
     "parse_rule_file",
+    "run_rule_unit_tests",
 ]
 
 log = logging.getLogger("heron.rules")
@@ -1174,3 +1175,206 @@ def build_group(
         query_offset_ms=spec.query_offset_ms,
         should_restore=should_restore,
     )
+
+
+# =========================================================================== rule unit tests
+
+
+def run_rule_unit_tests(path: str | Path) -> list[str]:
+    """Run a ``promtool test rules`` file; returns the failures (empty when every test passes).
+
+    Supports ``rule_files`` (globs, relative to the test file), ``evaluation_interval``,
+    ``group_eval_order`` and test groups with ``interval``, ``input_series``,
+    ``alert_rule_test`` (firing alerts only, ``alertname`` added to ``exp_labels``),
+    ``promql_expr_test``, ``external_labels``, ``external_url`` and ``name``, evaluated as
+    promtool does: every group at every ``evaluation_interval`` step from 0.
+    """
+    import glob as _glob
+
+    from .engine import Engine
+    from .promqltest import parse_series_desc
+    from .testing import MemStorage
+
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        return [f"{p}: {e}"]
+    if not isinstance(doc, dict):
+        return [f"{p}: not a unit test file"]
+    rule_files: list[str] = []
+    for rf in doc.get("rule_files") or []:
+        full = rf if Path(rf).is_absolute() else str(p.parent / rf)
+        rule_files.extend(sorted(_glob.glob(full)))
+    specs: list[GroupSpec] = []
+    for rf in rule_files:
+        try:
+            specs.extend(load_rule_file(rf))
+        except RuleFileError as e:
+            return e.errors
+    eval_interval = _model_parse_duration(str(doc.get("evaluation_interval") or "1m"))
+    order = {name: i for i, name in enumerate(doc.get("group_eval_order") or [])}
+    engine = Engine()
+    failures: list[str] = []
+    for tg in doc.get("tests") or []:
+        failures.extend(
+            _run_test_group(tg, specs, eval_interval, order, engine, MemStorage, parse_series_desc)
+        )
+    return failures
+
+
+def _run_test_group(
+    tg: Mapping[str, Any],
+    specs: Sequence[GroupSpec],
+    eval_interval: int,
+    order: Mapping[str, int],
+    engine: Any,
+    storage_cls: Any,
+    parse_series_desc: Callable[[str], tuple[Labels, list[object]]],
+) -> list[str]:
+    interval = _model_parse_duration(str(tg.get("interval"))) if tg.get("interval") else eval_interval
+    st = storage_cls()
+    for s in tg.get("input_series") or []:
+        lbls, vals = parse_series_desc(f"{s['series']} {s.get('values', '')}")
+        ts = [i * interval for i, v in enumerate(vals) if v is not None]
+        st.add(lbls, ts, [v for v in vals if v is not None])
+    ext_labels = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
+    opts = GroupOptions(
+        appendable=st,
+        queryable=st,
+        query_fn=engine_query_func(engine, st),
+        external_url=str(tg.get("external_url") or ""),
+    )
+    groups = [
+        build_group(spec, opts, default_interval_ms=interval, external_labels=ext_labels)
+        for spec in sorted(specs, key=lambda g: order.get(g.name, 0))
+    ]
+    name = f"    name: {tg['name']},\n" if tg.get("name") else ""
+    alert_tests: dict[int, list[Mapping[str, Any]]] = {}
+    for at in tg.get("alert_rule_test") or []:
+        if not at.get("alertname"):
+            return [
+                f"an item under alert_rule_test misses required attribute alertname at eval_time {at.get('eval_time')}"
+            ]
+        alert_tests.setdefault(_model_parse_duration(str(at.get("eval_time") or "0s")), []).append(at)
+    expr_tests = tg.get("promql_expr_test") or []
+    max_t = max(
+        [*alert_tests, *(_model_parse_duration(str(e.get("eval_time") or "0s")) for e in expr_tests), 0]
+    )
+    errs: list[str] = []
+    pending = sorted(alert_tests)
+    ts = 0
+    while ts <= max_t:
+        eval_errs = []
+        for g in groups:
+            g.eval(ts)
+            for r in g.rules:
+                if r.last_error:
+                    eval_errs.append(f"    rule: {r.name}, time: {_go_dur(ts)}, err: {r.last_error}")
+        if eval_errs:
+            return errs + eval_errs
+        while pending and ts <= pending[0] < ts + eval_interval:
+            t = pending.pop(0)
+            for at in alert_tests[t]:
+                got = sorted(
+                    (a.labels, a.annotations)
+                    for g in groups
+                    for r in g.alerting_rules()
+                    if r.name == at["alertname"]
+                    for a in r.active_alerts()
+                    if a.state == AlertState.FIRING
+                )
+                exp = sorted(
+                    (
+                        Labels.from_dict(
+                            {
+                                **{str(k): str(v) for k, v in (e.get("exp_labels") or {}).items()},
+                                ALERT_NAME_LABEL: at["alertname"],
+                            }
+                        ),
+                        Labels.from_dict(
+                            {str(k): str(v) for k, v in (e.get("exp_annotations") or {}).items()}
+                        ),
+                    )
+                    for e in at.get("exp_alerts") or []
+                )
+                if got != exp:
+                    errs.append(
+                        f"{name}    alertname: {at['alertname']}, time: {_go_dur(t)}, \n"
+                        f"        exp:{_fmt_alerts(exp)}, \n        got:{_fmt_alerts(got)}"
+                    )
+        ts += eval_interval
+    for et in expr_tests:
+        t = _model_parse_duration(str(et.get("eval_time") or "0s"))
+        expr = str(et.get("expr", ""))
+        try:
+            got_s = sorted((lb, float(v)) for lb, v in engine_query_func(engine, st)(expr, t))
+        except Exception as e:  # noqa: BLE001 - reported like promtool
+            errs.append(f"    expr: {_go_q(expr)}, time: {_go_dur(t)}, err: {e}")
+            continue
+        try:
+            exp_s = sorted(
+                (_parse_metric_labels(str(s.get("labels", ""))), float(s.get("value", 0)))
+                for s in et.get("exp_samples") or []
+            )
+        except (ValueError, ParseError) as e:
+            errs.append(f"    expr: {_go_q(expr)}, time: {_go_dur(t)}, err: {e}")
+            continue
+        same = len(got_s) == len(exp_s) and all(
+            gl == el and (gv == ev or (math.isnan(gv) and math.isnan(ev)))
+            for (gl, gv), (el, ev) in zip(got_s, exp_s, strict=True)
+        )
+        if not same:
+            errs.append(
+                f"    expr: {_go_q(expr)}, time: {_go_dur(t)},\n        exp: {_fmt_samples(exp_s)}\n        got: {_fmt_samples(got_s)}"
+            )
+    return errs
+
+
+def _parse_metric_labels(text: str) -> Labels:
+    """Prometheus's ``parser.ParseMetric``: ``name{a="b"}`` to labels."""
+    from .ast import VectorSelector
+
+    if text.strip() == "{}":
+        return Labels(())
+    node = parse_expr(text)
+    if not isinstance(node, VectorSelector) or any(m.type is not MatchType.EQUAL for m in node.matchers):
+        raise ValueError(f"labels {_go_q(text)}: not a metric")
+    return Labels.from_pairs((m.name, m.value) for m in node.matchers)
+
+
+def _go_dur(ms: int) -> str:
+    from .templates import go_duration_string
+
+    if ms == 0:
+        return "0s"
+    s = go_duration_string(ms * 1_000_000)
+    if s.endswith("m0s"):
+        s = s[:-2]
+    if s.endswith("h0m"):
+        s = s[:-2]
+    return s
+
+
+def _go_labels_str(lbls: Labels) -> str:
+    """Go's ``labels.Labels.String()``: ``{__name__="x", a="b"}``."""
+    return "{" + ", ".join(f"{k if is_valid_label_name(k) else _go_q(k)}={_go_q(v)}" for k, v in lbls) + "}"
+
+
+def _fmt_alerts(alerts: Sequence[tuple[Labels, Labels]]) -> str:
+    if not alerts:
+        return "[]"
+    parts = [
+        f"\n{i}:\n  Labels:{_go_labels_str(lb)}\n  Annotations:{_go_labels_str(an)}"
+        for i, (lb, an) in enumerate(alerts)
+    ]
+    # promtool indents every line after the first by 12 spaces
+    return ("[" + ",".join(parts) + "\n]").replace("\n", "\n" + " " * 12)
+
+
+def _fmt_samples(samples: Sequence[tuple[Labels, float]]) -> str:
+    from .templates import go_format_float
+
+    if not samples:
+        return "nil"
+    return ", ".join(f"{_go_labels_str(lb)} {go_format_float(v, 'e', -1).upper()}" for lb, v in samples)
