@@ -523,7 +523,7 @@ class Rule:
         self.name = name
         self.expr: Expr = parse_expr(expr) if isinstance(expr, str) else expr
         self.query = str(self.expr)
-        self.labels = labels if isinstance(labels, Labels) else Labels.from_dict(dict(labels))
+        self.labels = labels if isinstance(labels, Labels) else _pairs(labels)
         self.health = RuleHealth.UNKNOWN
         self.last_error: str | None = None
         self.evaluation_time_s = 0.0
@@ -632,9 +632,7 @@ class AlertingRule(Rule):
         super().__init__(name, expr, dict(labels) if not isinstance(labels, Labels) else labels)
         self.hold_ms = int(hold_ms)
         self.keep_firing_for_ms = int(keep_firing_for_ms)
-        self.annotations = (
-            annotations if isinstance(annotations, Labels) else Labels.from_dict(dict(annotations))
-        )
+        self.annotations = annotations if isinstance(annotations, Labels) else _pairs(annotations)
         self.external_labels = dict(external_labels or {})
         self.external_url = external_url
         self.restored = restored
@@ -721,7 +719,7 @@ class AlertingRule(Rule):
             for k, val in self.labels:
                 lb.set(k, expand(val))
             lb.set(ALERT_NAME_LABEL, self.name)
-            annotations = Labels.from_pairs((k, expand(val)) for k, val in self.annotations)
+            annotations = _pairs({k: expand(val) for k, val in self.annotations})
             al = lb.labels()
             if al in fresh:
                 raise RuleEvalError(
@@ -780,6 +778,11 @@ class AlertingRule(Rule):
                 a.valid_until = ts_ms + 4 * max(interval_ms, resend_delay_ms)
                 out.append(replace(a))
         return out
+
+
+def _pairs(d: Mapping[str, str]) -> Labels:
+    """Sorted pairs keeping empty values (rule labels/annotations as Go's ``labels.FromMap``)."""
+    return Labels(tuple(sorted(dict(d).items())))
 
 
 def _unix_s(ms: int) -> int:

@@ -48,6 +48,9 @@ groups:
         keep_firing_for: 5m
         labels:
           team: "{{ $labels.instance }}"
+          blank: ""
+        annotations:
+          empty: "{{ if false }}x{{ end }}"
       - alert: Never
         expr: vector(0) > 1
   - name: limited
