@@ -1239,8 +1239,8 @@ def _run_test_group(
     st = storage_cls()
     for s in tg.get("input_series") or []:
         lbls, vals = parse_series_desc(f"{s['series']} {s.get('values', '')}")
-        ts = [i * interval for i, v in enumerate(vals) if v is not None]
-        st.add(lbls, ts, [v for v in vals if v is not None])
+        times = [i * interval for i, v in enumerate(vals) if v is not None]
+        st.add(lbls, times, [v for v in vals if v is not None])
     ext_labels = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
     opts = GroupOptions(
         appendable=st,

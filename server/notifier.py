@@ -435,7 +435,9 @@ class Notifier:
         if auth:
             headers["Authorization"] = auth
         try:
-            async with s.session().post(url, data=payload, headers=headers, ssl=_ssl_context(s.cfg)) as resp:
+            async with s.session().post(
+                url, data=payload, headers=headers, ssl=_ssl_context(s.cfg) or True
+            ) as resp:
                 body = await resp.read()
                 if resp.status // 100 != 2:
                     retryable = resp.status >= 500 or resp.status == 429
