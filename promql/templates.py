@@ -34,6 +34,7 @@ Regular expressions use Python's ``re`` (RE2 syntax mostly carries over).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import urllib.parse
@@ -1918,22 +1919,7 @@ def _builtin_funcs() -> dict[str, _Func]:
 _BUILTIN_FUNCS = _builtin_funcs()
 
 
-def prometheus_funcs(
-    query_fn: QueryFunc | None = None,
-    timestamp_ms: int = 0,
-    external_url: str = "",
-) -> dict[str, _Func]:
-    """Prometheus's template function map (``template.NewTemplateExpander``)."""
-
-    def query(q: str) -> QueryResult:
-        if query_fn is None:
-            raise _FuncError("query function not available")
-        try:
-            res = query_fn(q, timestamp_ms)
-        except Exception as e:  # noqa: BLE001 - the query's error is the function's error
-            raise _FuncError(str(e)) from None
-        return QueryResult(QuerySample(dict(lbls), float(v)) for lbls, v in res)
-
+def _query_result_funcs() -> dict[str, _Func]:
     def first(v: QueryResult) -> QuerySample:
         if v:
             return v[0]
@@ -1968,12 +1954,8 @@ def prometheus_funcs(
         except ValueError as e:
             raise _FuncError(str(e)) from None
 
-    def path_prefix() -> str:
-        return urllib.parse.urlsplit(external_url).path
-
     f = _Func
     return {
-        "query": f("query", query, ["string"], errors=True),
         "first": f("first", first, ["queryResult"], errors=True),
         "label": f("label", lambda lbl, s: s.Labels.get(lbl, ""), ["string", "sample"]),
         "value": f("value", lambda s: s.Value, ["sample"]),
@@ -1998,12 +1980,40 @@ def prometheus_funcs(
         "humanizeTimestamp": f("humanizeTimestamp", humanize_timestamp, ["any"], errors=True),
         "toTime": f("toTime", to_time, ["any"], errors=True),
         "toDuration": f("toDuration", to_duration, ["any"], errors=True),
-        "now": f("now", lambda: timestamp_ms / 1000.0, []),
-        "pathPrefix": f("pathPrefix", path_prefix, []),
-        "externalURL": f("externalURL", lambda: external_url, []),
         "parseDuration": f("parseDuration", parse_dur, ["string"], errors=True),
         "urlQueryEscape": f("urlQueryEscape", go_query_escape, ["string"]),
     }
+
+
+_STATIC_FUNCS = _query_result_funcs()
+
+
+def prometheus_funcs(
+    query_fn: QueryFunc | None = None,
+    timestamp_ms: int = 0,
+    external_url: str = "",
+) -> dict[str, _Func]:
+    """Prometheus's template function map (``template.NewTemplateExpander``)."""
+
+    def query(q: str) -> QueryResult:
+        if query_fn is None:
+            raise _FuncError("query function not available")
+        try:
+            res = query_fn(q, timestamp_ms)
+        except Exception as e:  # noqa: BLE001 - the query's error is the function's error
+            raise _FuncError(str(e)) from None
+        return QueryResult(QuerySample(dict(lbls), float(v)) for lbls, v in res)
+
+    def path_prefix() -> str:
+        return urllib.parse.urlsplit(external_url).path
+
+    f = _Func
+    out = dict(_STATIC_FUNCS)
+    out["query"] = f("query", query, ["string"], errors=True)
+    out["now"] = f("now", lambda: timestamp_ms / 1000.0, [])
+    out["pathPrefix"] = f("pathPrefix", path_prefix, [])
+    out["externalURL"] = f("externalURL", lambda: external_url, [])
+    return out
 
 
 PROMETHEUS_FUNC_NAMES = frozenset(prometheus_funcs())
@@ -2434,14 +2444,23 @@ class _State:
 
 
 def parse(text: str, name: str = "", funcs: Mapping[str, _Func] | None = None) -> Template:
-    """Parse ``text`` as a Go template; raises :class:`TemplateParseError` (Go's wording)."""
+    """Parse ``text`` as a Go template; raises :class:`TemplateParseError` (Go's wording).
+
+    Parsed trees are cached (they depend only on the text, the name and the function names).
+    """
     fm = dict(prometheus_funcs() if funcs is None else funcs)
-    p = _Parser(name, text, fm.keys())
+    root, defs = _parse_cached(text, name, frozenset(fm))
+    return Template(name, text, root, defs, fm)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str, name: str, func_names: frozenset[str]) -> tuple[_List, dict[str, _List]]:
+    p = _Parser(name, text, func_names)
     try:
         root = p.parse()
     except _ParseFail as e:
         raise TemplateParseError(name, e.line, e.msg) from None
-    return Template(name, text, root, p.defs, fm)
+    return root, p.defs
 
 
 def alert_template_defs() -> str:
