@@ -229,3 +229,66 @@ async def test_executor_runs_evaluations_off_loop(tmp_path: Path) -> None:
             await task
     assert rm.rule_groups()[0]["rules"][0]["health"] == "ok"
     assert sum(g.metrics.iterations_scheduled for g in rm.groups.values()) >= 3
+
+
+async def test_plugged_into_server_app(tmp_path: Path) -> None:
+    """The wiring recipe: RuleManager + Notifier as the server's rules and Alertmanager providers."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from scraper.config import load_config_str
+    from server.app import STATE, ServerFlags, create_app
+    from server.notifier import Notifier
+    from tsdb import open_db
+
+    (tmp_path / "r.yml").write_text(RULES)
+    cfg = load_config_str(
+        f"rule_files: ['{tmp_path}/*.yml']\n"
+        "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:1']\n"
+    )
+    db = open_db(tmp_path / "db")
+    try:
+        now = 1_700_000_000_000
+        app_ = db.appender()
+        for inst, v in (("a", 0.0), ("b", 1.0)):
+            for k in range(20):
+                app_.append(
+                    None,
+                    Labels.from_dict({"__name__": "up", "job": "j", "instance": inst}),
+                    now - 95_000 + k * 5_000,
+                    v,
+                )
+        app_.commit()
+        notifier = Notifier(retries=0)
+        notifier.apply_config(cfg)
+        engine = Engine()
+        rm = RuleManager(db, engine, notifier=notifier, external_url="http://heron:9090")
+        app = create_app(db, engine, cfg, ServerFlags(), rules=rm, alertmanagers=notifier)
+        rm.appendable = app[STATE].appendable  # rule results also go to remote write, as in Prometheus
+        await rm.update(
+            cfg.global_config.evaluation_interval,
+            cfg.rule_file_paths(),
+            dict(cfg.external_labels.pairs),
+            rule_query_offset_ms=cfg.global_config.rule_query_offset,
+        )
+        for g in rm.groups.values():
+            for k in range(3):
+                g.eval_iteration(now + k * 10_000)
+        async with TestClient(TestServer(app)) as c:
+            r = await c.get("/api/v1/rules", params={"type": "alert"})
+            body = await r.json()
+            (grp,) = body["data"]["groups"]
+            assert grp["name"] == "g1" and grp["interval"] == 10
+            assert [x["name"] for x in grp["rules"]] == ["Down"] and grp["rules"][0]["state"] == "firing"
+            alerts = (await (await c.get("/api/v1/alerts")).json())["data"]["alerts"]
+            assert [a["labels"]["instance"] for a in alerts] == ["a"]
+            ams = (await (await c.get("/api/v1/alertmanagers")).json())["data"]
+            assert ams["activeAlertmanagers"] == [{"url": "http://127.0.0.1:1/api/v2/alerts"}]
+            q = await (
+                await c.get(
+                    "/api/v1/query", params={"query": "job:up:sum", "time": str((now + 20_000) / 1000)}
+                )
+            ).json()
+            assert q["data"]["result"][0]["value"][1] == "1"
+        assert notifier.queue_length == 1  # the firing alert, waiting for the (unstarted) notifier
+    finally:
+        db.close()
