@@ -327,7 +327,7 @@ async def query(request: web.Request) -> web.Response:
         queued = time.perf_counter()
         try:
             res = await run(
-                _engine_for(st, timeout).instant_query, st.storage, q, t, lookback_delta_ms=lookback
+                _engine_for(st, timeout).instant_query, st.queryable, q, t, lookback_delta_ms=lookback
             )
         except ParseError as e:
             raise ApiError("bad_data", f'invalid parameter "query": {e}') from None
@@ -369,7 +369,7 @@ async def query_range(request: web.Request) -> web.Response:
         try:
             res = await run(
                 _engine_for(st, timeout).range_query,
-                st.storage,
+                st.queryable,
                 q,
                 start,
                 end,
@@ -459,7 +459,7 @@ async def series(request: web.Request) -> web.Response:
         limit = _limit_param(p)
 
         def work() -> list[Labels]:
-            q = st.storage.querier(start, end)
+            q = st.queryable.querier(start, end)
             try:
                 found: set[Labels] = set()
                 hints = SelectHints(start=start, end=end, func="series")
@@ -489,7 +489,7 @@ async def labels(request: web.Request) -> web.Response:
         limit = _limit_param(p)
 
         def work() -> list[str]:
-            q = st.storage.querier(start, end)
+            q = st.queryable.querier(start, end)
             try:
                 if not sets:
                     return list(q.label_names())
@@ -524,7 +524,7 @@ async def label_values(request: web.Request) -> web.Response:
         limit = _limit_param(p)
 
         def work() -> list[str]:
-            q = st.storage.querier(start, end)
+            q = st.queryable.querier(start, end)
             try:
                 if not sets:
                     return list(q.label_values(name))

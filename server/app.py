@@ -33,6 +33,7 @@ from .interface import (
 )
 from .metrics import ServerMetrics
 from .remote import FanoutAppendable, RemoteWriteManager
+from .remote_read import MergeQueryable
 
 __all__ = ["STATE", "ServerFlags", "ServerState", "create_app", "engine_from_flags"]
 
@@ -150,6 +151,10 @@ class ServerState:
         self.metrics = metrics or ServerMetrics(lambda: self.storage)
         self.remote = remote or RemoteWriteManager(self.metrics)
         self.appendable = FanoutAppendable(storage, self.remote)
+        # What queries read: local storage plus the config's remote_read endpoints.
+        self.queryable = MergeQueryable(
+            storage, lambda: (self.config.remote_read, self.config.external_labels)
+        )
         self.executor = executor or ThreadPoolExecutor(
             max_workers=max(1, flags.query_max_concurrency), thread_name_prefix="heron-query"
         )

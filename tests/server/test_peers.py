@@ -233,3 +233,25 @@ def test_prometheus_federates_from_heron(prometheus_bin: str, tmp_path: Path) ->
                     for r in jh["data"]["result"]
                 }
                 assert hp == hh, q
+
+
+def test_heron_remote_reads_from_prometheus(prometheus_bin: str, tmp_path: Path) -> None:
+    """Heron with ``remote_read`` from a real Prometheus answers queries with Prometheus's data."""
+    data = make_dataset(int(time.time() * 1000))
+    with Prometheus(prometheus_bin, tmp_path / "prom", "global: {external_labels: {site: p1}}\n") as prom:
+        assert push(prom.url, data.write_body())[0] == 204
+        cfg = (
+            "global: {external_labels: {site: p1}}\n"
+            f"remote_read:\n  - url: {prom.url}/api/v1/read\n    name: prom\n"
+            f"  - url: {prom.url}/api/v1/read\n    name: only-for-kitchen\n"
+            "    required_matchers: {room: kitchen}\n"
+        )
+        with HeronServer(tmp_path / "heron", cfg) as heron:
+            t = f"{(data.t1 - 10 * data.step + data.step // 2) / 1000:.3f}"
+            for q in QUERIES:
+                _, jp = get_json(prom.url, "/api/v1/query", query=q, time=t)
+                _, jh = get_json(heron.url, "/api/v1/query", query=q, time=t)
+                key = lambda r: json.dumps(r["metric"], sort_keys=True)  # noqa: E731
+                assert sorted(jh["data"]["result"], key=key) == sorted(jp["data"]["result"], key=key), q
+            _, js = get_json(heron.url, "/api/v1/series", **{"match[]": "temperature_celsius"})
+            assert len(js["data"]) == 3
