@@ -1089,17 +1089,22 @@ class Group:
 
     # -- the loop
     async def _run_iteration(self, ts_ms: int) -> None:
-        if self.opts.executor is None:
-            self.eval_iteration(ts_ms)
-            return
-        fut = asyncio.ensure_future(self.opts.executor(lambda: self.eval_iteration(ts_ms)))
-        self._inflight = fut
         try:
-            # A cancelled run() must not abandon an evaluation still running in a thread.
-            await asyncio.shield(fut)
-        finally:
-            if fut.done():
-                self._inflight = None
+            if self.opts.executor is None:
+                self.eval_iteration(ts_ms)
+                return
+            fut = asyncio.ensure_future(self.opts.executor(lambda: self.eval_iteration(ts_ms)))
+            self._inflight = fut
+            try:
+                # A cancelled run() must not abandon an evaluation still running in a thread.
+                await asyncio.shield(fut)
+            finally:
+                if fut.done():
+                    self._inflight = None
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug in one iteration must not stop the group
+            log.exception("evaluation of rule group %s at %d failed", self.key, ts_ms)
 
     async def wait_idle(self) -> None:
         """Wait for an evaluation still running in the executor (after cancelling :meth:`run`)."""
