@@ -121,6 +121,7 @@ def append_write_batch(appendable: Appendable, batch: WriteBatch) -> None:
     try:
         if len(batch.ts):
             valid = np.array([len(ls) > 0 for ls in batch.labels], dtype=bool)
+            valid &= np.bincount(batch.series, minlength=len(batch.labels)) > 0  # no empty series
             refs_by_series = np.zeros(len(batch.labels), dtype=np.int64)
             for i in np.flatnonzero(valid).tolist():
                 refs_by_series[i] = app.ref_for(batch.labels[i])

@@ -11,8 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server._proto import ReadQuery, encode_read_request, encode_write_request
-from server.remote import snappy_compress
+from server._proto import (
+    ReadQuery,
+    decode_write_request,
+    encode_labels,
+    encode_read_request,
+    encode_write_request,
+)
+from server.remote import snappy_compress, snappy_decompress
 from tsdb.labels import Labels
 
 from .util import Dataset, HeronServer, get_json, http, make_dataset, push
@@ -175,3 +181,14 @@ def test_query_timeout_and_limits(tmp_path: Path) -> None:
         assert status in (200, 503)
         if status == 503:
             assert j["errorType"] == "timeout"
+
+
+def test_series_without_samples_not_created(loaded: tuple[HeronServer, Dataset]) -> None:
+    heron, _ = loaded
+    ls = Labels.from_strings("__name__", "never_sampled", "x", "y")
+    lb = encode_labels(ls)
+    body = snappy_compress(b"\x0a" + bytes([len(lb)]) + lb)
+    assert decode_write_request(snappy_decompress(body)).labels == [ls]
+    assert push(heron.url, body)[0] == 204
+    _, j = get_json(heron.url, "/api/v1/label/__name__/values")
+    assert "never_sampled" not in j["data"]
