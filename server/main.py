@@ -22,7 +22,8 @@ from aiohttp import web
 from scraper.config import ConfigError, load_config
 
 from .app import STATE, ServerFlags, create_app, engine_from_flags
-from .interface import StaticAlertmanagers
+from .notifier import Notifier
+from .rulemanager import RuleManager
 
 __all__ = ["parse_listen_address", "run", "serve"]
 
@@ -39,7 +40,7 @@ def parse_listen_address(addr: str) -> tuple[str, int]:
 
 
 def _open_storage(flags: ServerFlags, ooo_ms: int):  # noqa: ANN202 - tsdb.DB
-    from tsdb._db import DBOptions, open_db
+    from tsdb import DBOptions, open_db
 
     opts = DBOptions(
         retention_ms=flags.effective_retention_ms(),
@@ -68,8 +69,14 @@ async def serve(
     host, port = parse_listen_address(flags.listen_address)
     db = storage if storage is not None else _open_storage(flags, config.ooo_window_ms())
     engine = engine_from_flags(flags)
-    app = create_app(db, engine, config, flags, clock)
+    notifier = Notifier()
+    notifier.apply_config(config)
+    rules = RuleManager(db, engine, notifier=notifier, external_url=flags.external_url, clock=clock)
+    app = create_app(db, engine, config, flags, clock, rules=rules, alertmanagers=notifier)
     st = app[STATE]
+    # Rule output goes through the same fan-out as scrapes (local TSDB + remote write).
+    rules.appendable = st.appendable
+    rules.executor = st.executor
     stop = asyncio.Event()
     reload_lock = asyncio.Lock()
 
@@ -81,6 +88,7 @@ async def serve(
                     new.global_config.evaluation_interval,
                     new.rule_file_paths(),
                     dict(new.external_labels.pairs),
+                    rule_query_offset_ms=new.global_config.rule_query_offset,
                 )
             except Exception as e:
                 st.reload_success = False
@@ -88,8 +96,7 @@ async def serve(
                 log.error("error reloading config (keeping the old one): %s", e)
                 raise
             await st.remote.apply_config(new.remote_write, new.external_labels)
-            if isinstance(st.alertmanagers, StaticAlertmanagers):
-                st.alertmanagers.urls = [u for am in new.alerting.alertmanagers for u in am.static_urls()]
+            notifier.apply_config(new)
             head = getattr(db, "head", None)
             if head is not None:
                 head.ooo_window_ms = new.ooo_window_ms()
@@ -101,9 +108,16 @@ async def serve(
 
     st.reload_fn = reload
     st.quit_fn = stop.set
-    await st.rules.update(
-        config.global_config.evaluation_interval, config.rule_file_paths(), dict(config.external_labels.pairs)
-    )
+    try:
+        await st.rules.update(
+            config.global_config.evaluation_interval,
+            config.rule_file_paths(),
+            dict(config.external_labels.pairs),
+            rule_query_offset_ms=config.global_config.rule_query_offset,
+        )
+    except Exception as e:
+        log.error("error loading rules: %s", e)
+        return 1
 
     ssl_ctx = None
     if flags.web_config_file:
@@ -137,6 +151,7 @@ async def serve(
     if callable(run_db):
         tasks.append(asyncio.create_task(run_db(interval_s=60.0)))
     tasks.append(asyncio.create_task(st.rules.run()))
+    tasks.append(asyncio.create_task(notifier.run()))
     if started is not None:
         started.set()
     try:
@@ -145,6 +160,7 @@ async def serve(
         log.info("stopping the server")
         st.ready = False
         st.rules.stop()
+        notifier.stop()
         stop_db = getattr(db, "stop", None)
         if callable(stop_db):
             stop_db()

@@ -151,7 +151,7 @@ class Head:
         cap = len(self._last_t)
         if need < cap:
             return
-        new = max(need + 1, cap + cap // 4)  # modest growth: these arrays dominate memory
+        new = max(need + 1, cap + cap // 2)
 
         def g(a: np.ndarray, fill: Any) -> np.ndarray:
             # np.zeros maps fresh pages lazily: spare capacity costs no resident memory.

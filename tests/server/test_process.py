@@ -143,3 +143,71 @@ def test_bad_flag_values(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "not a valid duration string" in r.stderr
+
+
+def test_rules_evaluated_and_alerts_sent_to_alertmanager(tmp_path: Path) -> None:
+    """The wired process: rule files from prometheus.yml evaluate, record, and alert a real Alertmanager."""
+    from tests.conftest import require_peer
+
+    am_bin = require_peer("prometheus-alertmanager")
+    amtool = require_peer("amtool")
+    am_port = free_port()
+    (tmp_path / "am.yml").write_text("route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n")
+    am = subprocess.Popen(
+        [
+            am_bin,
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: http("GET", f"http://127.0.0.1:{am_port}/-/ready", timeout=2)[0] == 200, timeout=30
+        )
+        (tmp_path / "rules.yml").write_text(
+            "groups:\n- name: g\n  interval: 1s\n  rules:\n"
+            "  - record: job:one:sum\n    expr: vector(1)\n"
+            "  - alert: AlwaysFiring\n    expr: vector(1)\n    labels: {severity: page}\n"
+            "    annotations: {summary: 'value is {{ $value }}'}\n"
+        )
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {evaluation_interval: 1s}\nrule_files: [rules.yml]\n"
+            f"alerting:\n  alertmanagers:\n  - static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]\n"
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = _start(tmp_path, port)
+        try:
+            wait_until(
+                lambda: get_json(url, "/api/v1/query", query="job:one:sum")[1]["data"]["result"], timeout=20
+            )
+            alerts = get_json(url, "/api/v1/alerts")[1]["data"]["alerts"]
+            assert alerts[0]["labels"] == {"alertname": "AlwaysFiring", "severity": "page"}
+            assert alerts[0]["annotations"] == {"summary": "value is 1"}
+
+            def in_am() -> bool:
+                out = subprocess.run(
+                    [
+                        amtool,
+                        "alert",
+                        "query",
+                        f"--alertmanager.url=http://127.0.0.1:{am_port}",
+                        "-o",
+                        "json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                return "AlwaysFiring" in out
+
+            wait_until(in_am, timeout=20)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    finally:
+        am.terminate()
+        am.wait(timeout=10)
