@@ -27,6 +27,7 @@ from tsdb.interface import (
     stale_mask,
 )
 from tsdb.labels import is_valid_label_name
+from tsdb.matchers import re2_to_python
 
 from . import _eval_annos as annos
 from ._aggr import aggregate, count_values
@@ -138,85 +139,6 @@ def unwrap_parens(e: Expr) -> Expr:
     while isinstance(e, ParenExpr):
         e = e.expr
     return e
-
-
-_FLAG_GROUP = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
-
-
-def re2_to_python(p: str) -> str:
-    """Rewrite RE2 syntax Python's ``re`` lacks: mid-pattern flag groups, ``\\z``, ``(?<name>``, ``\\Q…\\E``.
-
-    RE2's ``(?i)`` applies until the end of the enclosing group (across ``|``);
-    it becomes scoped ``(?i:…)`` groups, reopened after each ``|``.
-    """
-    out: list[str] = []
-    levels: list[list[str]] = [[]]  # active flag groups per nesting level
-    i, n = 0, len(p)
-    in_class = False
-    while i < n:
-        c = p[i]
-        if c == "\\":
-            if p.startswith("\\Q", i):
-                j = p.find("\\E", i + 2)
-                out.append(re.escape(p[i + 2 : j if j >= 0 else n]))
-                i = j + 2 if j >= 0 else n
-                continue
-            if p.startswith("\\z", i):
-                out.append("\\Z")
-            else:
-                out.append(p[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if c == "]":
-                in_class = False
-            out.append(c)
-            i += 1
-            continue
-        if c == "[":
-            in_class = True
-            out.append(c)
-            i += 1
-            if i < n and p[i] == "^":
-                out.append("^")
-                i += 1
-            if i < n and p[i] == "]":
-                out.append("]")
-                i += 1
-            continue
-        if c == "(":
-            m = _FLAG_GROUP.match(p, i)
-            if m:
-                flags = m.group(1).replace("U", "")
-                if flags and flags != "-":
-                    out.append(f"(?{flags}:")
-                    levels[-1].append(flags)
-                i = m.end()
-                continue
-            if p.startswith("(?<", i) and not p.startswith(("(?<=", "(?<!"), i):
-                out.append("(?P<")
-                i += 3
-            else:
-                out.append("(")
-                i += 1
-            levels.append([])
-            continue
-        if c == ")":
-            out.append(")" * len(levels[-1]))
-            if len(levels) > 1:
-                levels.pop()
-            out.append(")")
-            i += 1
-            continue
-        if c == "|" and levels[-1]:
-            active = levels[-1]
-            out.append(")" * len(active) + "|" + "".join(f"(?{f}:" for f in active))
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    out.append(")" * len(levels[0]))
-    return "".join(out)
 
 
 def parse_go_float(s: str) -> float | None:

@@ -22,26 +22,31 @@ class InvalidMatcherError(ValueError):
     """A matcher could not be built (bad regex)."""
 
 
-_FLAGS_RE = re.compile(r"\(\?([ims]+)\)")
+_FLAG_GROUP = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
 
 
-def _scope_inline_flags(pattern: str) -> str:
-    """Rewrite Go/RE2 inline flags ``(?i)`` into Python's scoped ``(?i:...)``.
+def re2_to_python(p: str) -> str:
+    """Rewrite RE2 syntax Python's ``re`` lacks: mid-pattern flag groups, ``\\z``, ``(?<name>``, ``\\Q…\\E``.
 
-    RE2 applies ``(?i)`` from its position to the end of the enclosing group;
-    Python only accepts global flags at the very start. Each ``(?flags)`` becomes
-    ``(?flags:`` closed where its enclosing group (or the pattern) ends.
+    RE2's ``(?i)`` applies until the end of the enclosing group (across ``|``);
+    it becomes scoped ``(?i:…)`` groups, reopened after each ``|``.
     """
-    if "(?" not in pattern:
-        return pattern
     out: list[str] = []
-    pending: list[int] = [0]  # extra ")" to emit when the current group closes
-    i, n = 0, len(pattern)
+    levels: list[list[str]] = [[]]  # active flag groups per nesting level
+    i, n = 0, len(p)
     in_class = False
     while i < n:
-        c = pattern[i]
+        c = p[i]
         if c == "\\":
-            out.append(pattern[i : i + 2])
+            if p.startswith("\\Q", i):
+                j = p.find("\\E", i + 2)
+                out.append(re.escape(p[i + 2 : j if j >= 0 else n]))
+                i = j + 2 if j >= 0 else n
+                continue
+            if p.startswith("\\z", i):
+                out.append("\\Z")
+            else:
+                out.append(p[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -54,39 +59,52 @@ def _scope_inline_flags(pattern: str) -> str:
             in_class = True
             out.append(c)
             i += 1
-            if i < n and pattern[i] == "^":
+            if i < n and p[i] == "^":
                 out.append("^")
                 i += 1
-            if i < n and pattern[i] == "]":
+            if i < n and p[i] == "]":
                 out.append("]")
                 i += 1
             continue
         if c == "(":
-            m = _FLAGS_RE.match(pattern, i)
+            m = _FLAG_GROUP.match(p, i)
             if m:
-                out.append(f"(?{m.group(1)}:")
-                pending[-1] += 1
+                flags = m.group(1).replace("U", "")
+                if flags and flags != "-":
+                    out.append(f"(?{flags}:")
+                    levels[-1].append(flags)
                 i = m.end()
                 continue
-            pending.append(0)
-            out.append(c)
+            if p.startswith("(?<", i) and not p.startswith(("(?<=", "(?<!"), i):
+                out.append("(?P<")
+                i += 3
+            else:
+                out.append("(")
+                i += 1
+            levels.append([])
+            continue
+        if c == ")":
+            out.append(")" * len(levels[-1]))
+            if len(levels) > 1:
+                levels.pop()
+            out.append(")")
             i += 1
             continue
-        if c == ")" and len(pending) > 1:
-            out.append(")" * pending.pop())
-            out.append(c)
+        if c == "|" and levels[-1]:
+            active = levels[-1]
+            out.append(")" * len(active) + "|" + "".join(f"(?{f}:" for f in active))
             i += 1
             continue
         out.append(c)
         i += 1
-    out.append(")" * pending[0])
+    out.append(")" * len(levels[0]))
     return "".join(out)
 
 
 @lru_cache(maxsize=4096)
 def compile_anchored(pattern: str) -> re.Pattern[str]:
     """Compile ``pattern`` fully anchored, as Prometheus does (``^(?:pattern)$``)."""
-    body = _scope_inline_flags(pattern)
+    body = re2_to_python(pattern)
     try:
         return re.compile("(?s:" + body + r")\Z")
     except re.error as e:
