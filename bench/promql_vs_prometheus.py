@@ -193,17 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     hdr = "| query | prometheus (ms) | heron engine (ms) | ratio |"
     sep = "|---|---|---|---|"
     if args.heron_url:
-        hdr = hdr[:-1] + " heron server HTTP (ms) |"
-        sep += "---|"
+        hdr += " heron server HTTP (ms) | ratio |"
+        sep += "---|---|"
     print(hdr)
     print(sep)
     for name, q, p_s, h_s, hs_s, n_p, n_h in rows:
         mismatch = "" if n_p == n_h else f" (series {n_p} vs {n_h})"
         line = f"| {name}: `{q}` | {p_s * 1000:.1f} | {h_s * 1000:.1f} | {h_s / p_s:.2f}x{mismatch} |"
         if args.heron_url:
-            line += f" {hs_s * 1000:.1f} |" if hs_s is not None else " - |"
+            line += f" {hs_s * 1000:.1f} | {hs_s / p_s:.2f}x |" if hs_s is not None else " - | - |"
         print(line)
-    print(f"| **median ratio** | | | **{med:.2f}x** |")
+    last = f"| **median ratio** | | | **{med:.2f}x** |"
+    if args.heron_url:
+        srv = [hs / p for _, _, p, _, hs, _, _ in rows if hs is not None]
+        last += f" | **{statistics.median(srv):.2f}x** |" if srv else " | |"
+    print(last)
     return 0
 
 
