@@ -23,9 +23,8 @@ Service discovery: ``static_configs``, ``file_sd_configs``,
 modelled; other mechanisms (consul, ec2, …) and cloud auth blocks (``sigv4``,
 ``azuread``, ``google_iam``) are rejected as unknown fields.
 
-The relabeling model lives here too (as Prometheus's ``model/relabel`` holds
-both the config and ``Process``): :func:`relabel` applies a list of
-:class:`RelabelConfig` to a label set.
+The relabeling config lives here; :func:`relabel` (re-exported from
+:mod:`scraper.relabel`) applies a list of :class:`RelabelConfig` to a label set.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import glob
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,7 +44,9 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from tsdb.labels import Labels, LabelsBuilder
+from tsdb.labels import Labels
+
+from .relabel import compile_anchored, relabel
 
 __all__ = [
     "AlertingConfig",
@@ -923,89 +924,8 @@ class RelabelConfig(_Struct):
         return _compile_anchored(self.regex)
 
 
-_RE_CACHE: dict[str, re.Pattern[str]] = {}
-
-
 def _compile_anchored(s: str) -> re.Pattern[str]:
-    p = _RE_CACHE.get(s)
-    if p is None:
-        p = _RE_CACHE[s] = re.compile("(?s:" + s + r")\Z")
-    return p
-
-
-_GO_TEMPLATE = re.compile(r"\$(?:\{(\w+)\}|(\w+)|(\$))")
-
-
-def _expand(template: str, m: re.Match[str]) -> str:
-    """Go ``regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``$$``; unknown groups expand to ''."""
-
-    def sub(mm: re.Match[str]) -> str:
-        if mm.group(3):
-            return "$"
-        name = mm.group(1) or mm.group(2)
-        try:
-            return m.group(int(name) if name.isdigit() else name) or ""
-        except IndexError:
-            return ""
-
-    return _GO_TEMPLATE.sub(sub, template)
-
-
-def relabel(labels: Labels, cfgs: Sequence[RelabelConfig]) -> Labels | None:
-    """Apply relabel steps in order (Prometheus's ``relabel.Process``); None if dropped."""
-    lb = LabelsBuilder(labels)
-    for cfg in cfgs:
-        if not _relabel_one(cfg, lb):
-            return None
-    return lb.labels()
-
-
-def _relabel_one(cfg: RelabelConfig, lb: LabelsBuilder) -> bool:
-    val = cfg.separator.join(lb.get(n) for n in cfg.source_labels)
-    a = cfg.action
-    rx = cfg.compiled()
-    if a == "drop":
-        return rx.match(val) is None
-    if a == "keep":
-        return rx.match(val) is not None
-    if a == "dropequal":
-        return lb.get(cfg.target_label) != val
-    if a == "keepequal":
-        return lb.get(cfg.target_label) == val
-    if a == "replace":
-        if val == "" and cfg.regex == "(.*)" and "$" not in cfg.target_label and "$" not in cfg.replacement:
-            lb.set(cfg.target_label, cfg.replacement)
-            return True
-        m = rx.match(val)
-        if m is None:
-            return True
-        target = _expand(cfg.target_label, m)
-        if not _LABEL_NAME_RE.match(target):
-            return True
-        res = _expand(cfg.replacement, m)
-        if not res:
-            lb.delete(target)
-        else:
-            lb.set(target, res)
-        return True
-    if a == "lowercase":
-        lb.set(cfg.target_label, val.lower())
-    elif a == "uppercase":
-        lb.set(cfg.target_label, val.upper())
-    elif a == "hashmod":
-        h = hashlib.md5(val.encode()).digest()
-        lb.set(cfg.target_label, str(int.from_bytes(h[8:], "big") % cfg.modulus))
-    elif a in ("labelmap", "labeldrop", "labelkeep"):
-        current = lb.labels()
-        for name, value in current.pairs:
-            hit = rx.match(name) is not None
-            if a == "labelmap" and hit:
-                lb.set(rx.sub(lambda m: _expand(cfg.replacement, m), name, count=1), value)
-            elif a == "labeldrop" and hit:
-                lb.delete(name)
-            elif a == "labelkeep" and not hit:
-                lb.delete(name)
-    return True
+    return compile_anchored(s)
 
 
 # =========================================================================== service discovery
