@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tsdb.labels import Labels, LabelsBuilder
+from tsdb.matchers import re2_to_python
 
 __all__ = ["RelabelStep", "compile_anchored", "expand", "hashmod", "relabel", "relabel_builder"]
 
@@ -62,7 +63,11 @@ def compile_anchored(s: str) -> re.Pattern[str]:
     """The regex ``s`` anchored at both ends, as Prometheus's ``relabel.NewRegexp``."""
     p = _RE_CACHE.get(s)
     if p is None:
-        p = _RE_CACHE[s] = re.compile("(?s:" + s + r")\Z")
+        try:
+            body = re2_to_python(s)
+        except Exception:  # noqa: BLE001 - fall back to the pattern as written
+            body = s
+        p = _RE_CACHE[s] = re.compile("(?s:" + body + r")\Z")
     return p
 
 
