@@ -274,7 +274,7 @@ def _can_update(a: Silence, b: Silence, now: int) -> bool:
         return False
     st = a.state(now)
     if st == "active":
-        return b.starts_at == a.starts_at and b.ends_at >= now
+        return b.starts_at // NS == a.starts_at // NS and b.ends_at >= now
     if st == "pending":
         return b.starts_at >= now
     return False
