@@ -20,6 +20,8 @@ from collections.abc import Callable
 from aiohttp import web
 
 from scraper.config import ConfigError, load_config
+from scraper.discovery import DiscoveryManager
+from scraper.manager import ScrapeManager
 
 from .app import STATE, ServerFlags, create_app, engine_from_flags
 from .notifier import Notifier
@@ -72,11 +74,14 @@ async def serve(
     notifier = Notifier()
     notifier.apply_config(config)
     rules = RuleManager(db, engine, notifier=notifier, external_url=flags.external_url, clock=clock)
-    app = create_app(db, engine, config, flags, clock, rules=rules, alertmanagers=notifier)
+    scrapes = ScrapeManager(db, listen_address=flags.listen_address, external_url=flags.external_url)
+    app = create_app(db, engine, config, flags, clock, rules=rules, alertmanagers=notifier, targets=scrapes)
     st = app[STATE]
-    # Rule output goes through the same fan-out as scrapes (local TSDB + remote write).
+    # Rule output and scrapes go through the same fan-out (local TSDB + remote write).
     rules.appendable = st.appendable
     rules.executor = st.executor
+    scrapes.appendable = st.appendable
+    am_discovery = DiscoveryManager(lambda sets: _set_alertmanagers(notifier, sets), name="notify")
     stop = asyncio.Event()
     reload_lock = asyncio.Lock()
 
@@ -97,6 +102,9 @@ async def serve(
                 raise
             await st.remote.apply_config(new.remote_write, new.external_labels)
             notifier.apply_config(new)
+            _apply_alertmanager_discovery(am_discovery, new)
+            scrapes.apply_config(new)
+            await scrapes.reap()
             head = getattr(db, "head", None)
             if head is not None:
                 head.ooo_window_ms = new.ooo_window_ms()
@@ -152,6 +160,10 @@ async def serve(
         tasks.append(asyncio.create_task(run_db(interval_s=60.0)))
     tasks.append(asyncio.create_task(st.rules.run()))
     tasks.append(asyncio.create_task(notifier.run()))
+    scrapes.apply_config(config)
+    _apply_alertmanager_discovery(am_discovery, config)
+    scrape_task = asyncio.create_task(scrapes.run())
+    am_task = asyncio.create_task(am_discovery.run())
     if started is not None:
         started.set()
     try:
@@ -161,6 +173,9 @@ async def serve(
         st.ready = False
         st.rules.stop()
         notifier.stop()
+        scrapes.stop()
+        am_discovery.stop()
+        await asyncio.gather(scrape_task, am_task, return_exceptions=True)
         stop_db = getattr(db, "stop", None)
         if callable(stop_db):
             stop_db()
@@ -175,6 +190,30 @@ async def serve(
             close()
         log.info("see you next time!")
     return 0
+
+
+def _apply_alertmanager_discovery(dm: DiscoveryManager, config: object) -> None:
+    """Discover the Alertmanagers of entries with service discovery beyond ``static_configs``."""
+    sets = {}
+    for i, am in enumerate(config.alerting.alertmanagers):  # type: ignore[attr-defined]
+        sd = am.sd
+        if sd.file_sd_configs or sd.kubernetes_sd_configs or sd.http_sd_configs:
+            sets[f"config-{i}"] = sd
+    dm.apply_config(sets)
+
+
+def _set_alertmanagers(notifier: Notifier, sets: dict) -> None:  # type: ignore[type-arg]
+    """Hand discovered groups to the notifier (one static-style group per discovered target)."""
+    from scraper.config import TargetGroup as StaticGroup
+
+    for key, groups in sets.items():
+        out = []
+        for g in groups:
+            for t in g.targets:
+                labels = dict(g.labels)
+                labels.update({k: v for k, v in t.items() if k != "__address__"})
+                out.append(StaticGroup(targets=[t.get("__address__", "")], labels=labels))
+        notifier.set_targets(key, out)
 
 
 def run(flags: ServerFlags) -> int:
