@@ -40,12 +40,16 @@ def _am(req: web.Request) -> Alertmanager:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(), status=status, content_type="application/json"
+        body=json.dumps(data, separators=(",", ":")).encode() + b"\n",
+        status=status,
+        content_type="application/json",
     )
 
 
 def _swagger_err(status: int, code: int, message: str) -> web.Response:
-    return _json({"code": code, "message": message}, status)
+    """go-swagger's validation error body (written without a trailing newline)."""
+    body = json.dumps({"code": code, "message": message}, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 class _BadRequest(Exception):

@@ -74,7 +74,9 @@ class Alertmanager:
     def __init__(self, opts: Options, clock: Clock | None = None) -> None:
         self.opts = opts
         self.clock: Clock = clock or RealClock()
-        self.external_url = opts.external_url or default_external_url(opts.listen_address)
+        u = urllib.parse.urlparse(opts.external_url or default_external_url(opts.listen_address))
+        # As Alertmanager: the external URL's path loses its trailing slash.
+        self.external_url = u._replace(path=u.path.rstrip("/")).geturl()
         prefix = opts.route_prefix or urllib.parse.urlparse(self.external_url).path
         self.route_prefix = prefix.rstrip("/")
         self.started_at = now_ns(self.clock)
