@@ -233,6 +233,21 @@ class Evaluator:
 
     def _select(self, vs: VectorSelector, start: int, end: int, range_ms: int = 0) -> SeriesBatch:
         hints = SelectHints(start=start, end=end, range=range_ms or None)
+        select_batch = getattr(self.querier, "select_batch", None)
+        if select_batch is not None:
+            # Fast path (tsdb.BlockQuerier): sorted, merged and trimmed series in one flat layout.
+            try:
+                labels, ts, vals, offsets = select_batch(list(vs.matchers), hints)
+            except EvalError:
+                raise
+            except Exception as exc:  # storage errors surface as execution errors
+                raise EvalError(f"expanding series: {exc}") from exc
+            if len(ts) and (int(ts.min()) < start or int(ts.max()) > end):
+                keep = (ts >= start) & (ts <= end)
+                kept = np.zeros(len(keep) + 1, dtype=np.int64)
+                np.cumsum(keep, out=kept[1:])
+                ts, vals, offsets = ts[keep], vals[keep], kept[offsets]
+            return SeriesBatch(labels, ts, vals, offsets, np.zeros(len(labels), dtype=bool))
         try:
             series = list(self.querier.select(list(vs.matchers), hints))
         except EvalError:

@@ -220,6 +220,9 @@ def write_index(path: str | os.PathLike[str], series: Iterable[tuple[Labels, Seq
     return len(series)
 
 
+_SERIES_CACHE = 1 << 18  # parsed series entries kept per open index
+
+
 class IndexReader:
     """Reads an index file through mmap; implements the ``IndexReader`` protocol.
 
@@ -247,6 +250,7 @@ class IndexReader:
         self._sym_cache: OrderedDict[int, str] = OrderedDict()
         self._value_cache: OrderedDict[str, tuple[list[str], dict[str, int], int]] = OrderedDict()
         self._names: list[str] | None = None
+        self._series_cache: dict[int, tuple[Labels, list[ChunkMeta]]] = {}
 
     def _open(self, size: int) -> None:
         mm = self._mm
@@ -431,6 +435,18 @@ class IndexReader:
     # ---- series
 
     def series(self, sid: int) -> tuple[Labels, list[ChunkMeta]]:
+        hit = self._series_cache.get(sid)
+        if hit is not None:
+            return hit[0], list(hit[1])
+        labels, metas = self._read_series(sid)
+        cache = self._series_cache
+        if len(cache) >= _SERIES_CACHE:
+            with self._lock:
+                cache.clear()
+        cache[sid] = (labels, metas)
+        return labels, list(metas)
+
+    def _read_series(self, sid: int) -> tuple[Labels, list[ChunkMeta]]:
         if not 0 <= sid < self.num_series:
             raise KeyError(f"series {sid} not in index {self.path}")
         base = self._sections[S_SERIES][0]
