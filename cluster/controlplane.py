@@ -77,6 +77,7 @@ class ControlPlane:
         controllers: bool = True,
         sync_period: float = 30.0,
         tls: bool = True,
+        hpa_query: Any = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         host, _, port = listen.rpartition(":")
@@ -92,6 +93,8 @@ class ControlPlane:
         self.run_controllers = controllers
         self.sync_period = sync_period
         self.tls = tls
+        self.hpa_query = hpa_query
+        self.manager: Any = None
         self.store: Store | None = None
         self.registry: Registry
         self.server: APIServer
@@ -144,6 +147,8 @@ class ControlPlane:
         self.admin_token = self._admin_token()
         self.server = APIServer(self.registry, self.authn, Authorizer(self.registry))
         self._bootstrap()
+        if self.tls:
+            ensure_serving_certs(self.data_dir / "pki", [self.host, "127.0.0.1"])
         if self.run_controllers:
             self._start_controllers()
         self._runner = web.AppRunner(self.server.app, access_log=None, handler_cancellation=True)
@@ -322,11 +327,14 @@ class ControlPlane:
             svc["spec"]["ports"][0]["targetPort"] = self.port
             self.registry.update("services", "default", "kubernetes", svc)
 
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the controllers have processed every pending change (tests)."""
+        if self.manager is not None:
+            await self.manager.settle(timeout)
+
     def _start_controllers(self) -> None:
-        try:
-            from cluster.controllers import build_controllers
-        except ImportError:  # controllers not built yet
-            return
+        from cluster.controllers import build_controllers
+
         self.controllers = build_controllers(self)
         for c in self.controllers:
             self._tasks.append(asyncio.create_task(c.run(), name=type(c).__name__))

@@ -766,3 +766,119 @@ def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
     if kind == "ConfigMap" and old.get("immutable") and old.get("data") != new.get("data"):
         out.append(forbidden_field("data", "field is immutable when `immutable` is set"))
     return out
+
+
+# ---- quantities and helpers shared by controllers ---------------------------
+_SUFFIX = {
+    "n": 1e-9,
+    "u": 1e-6,
+    "m": 1e-3,
+    "": 1.0,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
+}
+
+
+def parse_quantity(q: Any) -> float:
+    """A resource quantity (``500m``, ``1Gi``, ``2``) in base units; raises ValueError."""
+    if q is None:
+        return 0.0
+    if isinstance(q, int | float):
+        return float(q)
+    m = re.fullmatch(r"\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)\s*", str(q))
+    if not m or m.group(2) not in _SUFFIX:
+        raise ValueError(f"invalid quantity {q!r}")
+    return float(m.group(1)) * _SUFFIX[m.group(2)]
+
+
+def format_cpu(cores: float) -> str:
+    """Cores as a quantity (``250m`` or ``2``)."""
+    milli = round(cores * 1000)
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def owner_reference(obj: dict[str, Any], controller: bool = True) -> dict[str, Any]:
+    """An ownerReference to ``obj``."""
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": controller,
+        "blockOwnerDeletion": True,
+    }
+
+
+def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The ownerReference with ``controller: true``, if any."""
+    for r in obj.get("metadata", {}).get("ownerReferences") or []:
+        if r.get("controller"):
+            return r
+    return None
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    """A status condition by type."""
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return c
+    return None
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Whether the pod's Ready condition is True."""
+    c = condition(pod, "Ready")
+    return c is not None and c.get("status") == "True"
+
+
+def pod_active(pod: dict[str, Any]) -> bool:
+    """Not terminal and not being deleted."""
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") and not pod["metadata"].get(
+        "deletionTimestamp"
+    )
+
+
+def pod_available(pod: dict[str, Any], min_ready_seconds: int, now: float) -> bool:
+    """Ready for at least ``min_ready_seconds``."""
+    c = condition(pod, "Ready")
+    if c is None or c.get("status") != "True":
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    t = parse_time(c.get("lastTransitionTime"))
+    return t is not None and t + min_ready_seconds <= now
+
+
+def set_condition(status: dict[str, Any], type_: str, st: str, reason: str, message: str, now: str) -> None:
+    """Set a condition; lastTransitionTime moves only when the status changes."""
+    conds = status.setdefault("conditions", [])
+    for c in conds:
+        if c.get("type") == type_:
+            if c.get("status") != st:
+                c["lastTransitionTime"] = now
+            if (c.get("status"), c.get("reason"), c.get("message")) != (st, reason, message):
+                c["lastUpdateTime"] = now
+            c["status"] = st
+            c["reason"] = reason
+            c["message"] = message
+            return
+    conds.append(
+        {
+            "type": type_,
+            "status": st,
+            "lastUpdateTime": now,
+            "lastTransitionTime": now,
+            "reason": reason,
+            "message": message,
+        }
+    )

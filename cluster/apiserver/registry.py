@@ -824,6 +824,35 @@ class Registry:
         lst["items"] = items
         return lst
 
+    # ---- binding -----------------------------------------------------
+    def bind(self, namespace: str, name: str, node: str) -> dict[str, Any]:
+        """Assign a pod to a node (``pods/binding``): sets spec.nodeName and PodScheduled."""
+        r = self.info("pods")
+        key = r.key(namespace, name)
+        try:
+            pod = self.store.get(key)
+        except NotFound:
+            raise self._nf(r, name) from None
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods", name, why="pod is being deleted, cannot be assigned to a host")
+        cur = (pod.get("spec") or {}).get("nodeName")
+        if cur:
+            raise errors.conflict("pods/binding", name, why=f'pod {name} is already assigned to node "{cur}"')
+        pod["spec"]["nodeName"] = node
+        conds = pod.setdefault("status", {}).setdefault("conditions", [])
+        conds[:] = [c for c in conds if c.get("type") != "PodScheduled"]
+        conds.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": self.now(),
+            }
+        )
+        out = self.store.update(key, pod, int(pod["metadata"]["resourceVersion"]))
+        self._after(MODIFIED, r, out)
+        return out
+
     # ---- hooks -------------------------------------------------------
     def _after(self, typ: str, r: ResourceInfo, obj: dict[str, Any]) -> None:
         if r.kind == "CustomResourceDefinition":

@@ -374,6 +374,7 @@ class ResourceTable:
 
     def __init__(self) -> None:
         self._by_gvr: dict[tuple[str, str, str], ResourceInfo] = {}
+        self._by_gp: dict[tuple[str, str], ResourceInfo] = {}
         self._order: list[ResourceInfo] = []
         for r in builtin_resources():
             self.add(r)
@@ -385,16 +386,22 @@ class ResourceTable:
             self._order = [x for x in self._order if (x.group, x.version, x.plural) != k]
         self._by_gvr[k] = r
         self._order.append(r)
+        self._by_gp.setdefault((r.group, r.plural), r)
 
     def remove(self, group: str, plural: str) -> None:
         """Stop serving every version of group/plural."""
         for k in [k for k in self._by_gvr if k[0] == group and k[2] == plural]:
             del self._by_gvr[k]
         self._order = [x for x in self._order if not (x.group == group and x.plural == plural)]
+        self._by_gp.pop((group, plural), None)
 
     def get(self, group: str, version: str, plural: str) -> ResourceInfo | None:
         """Look up by group, version, plural."""
         return self._by_gvr.get((group, version, plural))
+
+    def lookup(self, group: str, plural: str) -> ResourceInfo | None:
+        """Any served version of group/plural."""
+        return self._by_gp.get((group, plural))
 
     def find(self, name: str) -> ResourceInfo:
         """Look up by ``plural``, ``plural.group`` or kind (in-process clients)."""

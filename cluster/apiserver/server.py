@@ -909,26 +909,7 @@ class APIServer:
 
 def bind_pod(reg: Registry, namespace: str, name: str, node: str) -> dict[str, Any]:
     """Assign a pod to a node (the Binding subresource)."""
-    pod = reg.get("pods", namespace, name)
-    if pod["metadata"].get("deletionTimestamp"):
-        raise errors.conflict("pods", name, why="pod is being deleted, cannot be assigned to a host")
-    cur = (pod.get("spec") or {}).get("nodeName")
-    if cur:
-        raise errors.conflict("pods/binding", name, why=f'pod {name} is already assigned to node "{cur}"')
-    pod["spec"]["nodeName"] = node
-    conds = pod.setdefault("status", {}).setdefault("conditions", [])
-    conds[:] = [c for c in conds if c.get("type") != "PodScheduled"]
-    conds.append(
-        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": reg.now()}
-    )
-    r = reg.info("pods")
-    old = reg.store.get(r.key(namespace, name))
-    # binding writes spec.nodeName and the PodScheduled condition in one update
-    old_spec_node = dict(old)
-    _ = old_spec_node
-    out = reg.store.update(r.key(namespace, name), pod, int(old["metadata"]["resourceVersion"]))
-    reg._after("MODIFIED", r, out)  # noqa: SLF001
-    return out
+    return reg.bind(namespace, name, node)
 
 
 def _page_not_found() -> errors.APIError:
