@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import logging
 import secrets
 import ssl
@@ -57,6 +58,11 @@ log = logging.getLogger(__name__)
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 NodeFactory = Callable[["ControlPlane", int], Any]
+"""``node_factory(cp, index)`` returns a node handle with ``start()``/``stop()`` (sync or async).
+
+Without a factory, ``nodes=N`` starts ``cluster.nodes.NodeSet`` (real kubelets, service
+proxy, ingress; ``node_options`` are passed to it) when that module is present, and
+hollow nodes (:mod:`cluster.controllers.hollow`) otherwise."""
 
 
 class ControlPlane:
@@ -78,6 +84,7 @@ class ControlPlane:
         sync_period: float = 30.0,
         tls: bool = True,
         hpa_query: Any = None,
+        node_options: dict[str, Any] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         host, _, port = listen.rpartition(":")
@@ -94,6 +101,8 @@ class ControlPlane:
         self.sync_period = sync_period
         self.tls = tls
         self.hpa_query = hpa_query
+        self.node_options = dict(node_options or {})
+        self.nodeset: Any = None
         self.manager: Any = None
         self.store: Store | None = None
         self.registry: Registry
@@ -166,7 +175,11 @@ class ControlPlane:
         self._update_kubernetes_endpoints()
         self._write_kubeconfig()
         log.info("control plane serving at %s (kubeconfig %s)", self.url, self.kubeconfig_path)
-        if self.nodes and self.node_factory is not None:
+        if self.nodes:
+            await self._start_nodes()
+
+    async def _start_nodes(self) -> None:
+        if self.node_factory is not None:
             for i in range(self.nodes):
                 h = self.node_factory(self, i)
                 if asyncio.iscoroutine(h):
@@ -177,6 +190,27 @@ class ControlPlane:
                     if asyncio.iscoroutine(res):
                         await res
                 self.node_handles.append(h)
+            return
+        try:
+            from cluster.nodes import NodeSet, node_names
+        except ImportError:
+            from cluster.controllers.hollow import hollow_node_factory
+
+            self.node_factory = hollow_node_factory
+            await self._start_nodes()
+            return
+        params = inspect.signature(NodeSet).parameters
+        kw: dict[str, Any] = dict(self.node_options)
+        if self.tls and "ca_file" in params:
+            kw["ca_file"] = str(self.ca_path)
+        nodeset = NodeSet(self.url, self.admin_token, node_names(self.nodes), self.data_dir / "nodes", **kw)
+        if self.tls and "ca_file" not in params:
+            from cluster.kubelet import KubeClient
+
+            nodeset.client = KubeClient(self.url, self.admin_token, ca_file=str(self.ca_path))
+        self.nodeset = nodeset
+        await nodeset.start()
+        self.node_handles.append(nodeset)
 
     async def stop(self) -> None:
         """Stop nodes, controllers and the server; persist the store."""

@@ -1,0 +1,88 @@
+"""``heron cluster``: the embedded Kubernetes control plane in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Add ``heron cluster`` to the ``heron`` command's subparsers."""
+    p = sub.add_parser(
+        "cluster",
+        help="run the embedded Kubernetes control plane (API server, scheduler, controllers)",
+        description=(
+            "Run Heron's Kubernetes-compatible control plane in the foreground. An admin kubeconfig is "
+            "written to DIR/kubeconfig once the API is ready (use it with kubectl)."
+        ),
+    )
+    p.add_argument(
+        "--data", default="./heron-data/cluster", help="state directory (default ./heron-data/cluster)"
+    )
+    p.add_argument("--listen", default="127.0.0.1:6443", help="API server address (default 127.0.0.1:6443)")
+    p.add_argument("--nodes", type=int, default=0, help="number of nodes (kubelets) to start (default 0)")
+    p.add_argument(
+        "--hollow-nodes",
+        action="store_true",
+        help="simulate nodes without running pod processes (pods are reported Running at once)",
+    )
+    p.add_argument(
+        "--prometheus-url", default=None, help="Prometheus-compatible URL the HPA reads metrics from"
+    )
+    p.add_argument("--insecure-http", action="store_true", help="serve plain HTTP instead of HTTPS")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=_cmd_cluster)
+    return p
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from cluster.controlplane import ControlPlane
+
+    factory = None
+    if args.hollow_nodes:
+        from cluster.controllers.hollow import hollow_node_factory
+
+        factory = hollow_node_factory
+    cp = ControlPlane(
+        Path(args.data),
+        listen=args.listen,
+        nodes=args.nodes,
+        node_factory=factory,
+        prometheus_url=args.prometheus_url,
+        tls=not args.insecure_http,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await cp.start()
+    print(
+        f"heron cluster: API server at {cp.url}\n"
+        f"  export KUBECONFIG={cp.kubeconfig_path.resolve()}\n"
+        "  Ctrl-C stops the cluster (state is kept in the data directory).",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        print("heron cluster: stopping", file=sys.stderr, flush=True)
+        await cp.stop()
