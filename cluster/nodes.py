@@ -15,8 +15,8 @@ Public API (what ``heron cluster --nodes N`` and ``heron up`` call)::
     await run_nodes(api_url, token, ["node-1"], data_dir)   # same, until cancelled
 
 Everything talks to the API server over its REST API only (``api_url`` plus a
-bearer ``token``; an admin token is fine), so the same nodes can join a real
-Kubernetes API server.
+bearer ``token``, an admin token is fine, and ``ca_file`` for an HTTPS server),
+so the same nodes can join a real Kubernetes API server.
 
 Addresses: node *i* (1-based, in the order of ``names``) has InternalIP
 ``<ip_base>.<i>.1`` where its kubelet API listens (``:10250``: logs,
@@ -81,6 +81,7 @@ class NodeSet:
         backoff_initial: float = 10.0,
         backoff_max: float = 300.0,
         stop_grace: float = 5.0,
+        ca_file: str | None = None,
     ) -> None:
         self.api_url = api_url
         self.token = token
@@ -96,7 +97,7 @@ class NodeSet:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.stop_grace = stop_grace
-        self.client = KubeClient(api_url, token)
+        self.client = KubeClient(api_url, token, ca_file=ca_file)
         self.kubelets: dict[str, Kubelet] = {}
         self.table: ServiceTable | None = None
         self.proxy: ServiceProxy | None = None

@@ -25,10 +25,22 @@ BUILTIN_IMAGES: dict[str, list[str]] = {
     "busybox": ["/bin/sh"],
 }
 
-# images whose default args take the pod IP and the first container port
+# default args (when the container gives none): the pod IP and the first container port
 DEFAULT_ARGS: dict[str, list[str]] = {
     "nginx": ["--bind", "{pod_ip}", "--port", "{port}"],
     "heron/nginx": ["--bind", "{pod_ip}", "--port", "{port}"],
+    "heron/shop-frontend": ["--listen", "{pod_ip}:{port}"],
+    "heron/shop-cart": ["--listen", "{pod_ip}:{port}"],
+    "heron/shop-payments": ["--listen", "{pod_ip}:{port}"],
+    "heron/shop-loadgen": ["--listen", "{pod_ip}:{port}"],
+    "heron/kube-state-metrics": ["--host", "{pod_ip}", "--port", "{port}"],
+    "heron/node-exporter": ["--web.listen-address={pod_ip}:{port}"],
+}
+DEFAULT_PORT: dict[str, int] = {
+    "nginx": 80,
+    "heron/nginx": 80,
+    "heron/shop-loadgen": 8089,
+    "heron/node-exporter": 9100,
 }
 
 
@@ -58,7 +70,7 @@ def entrypoint(
 ) -> list[str]:
     """The argv for a container, Docker-style: command replaces the entrypoint, args the cmd."""
     repo = repository(image)
-    subst = {"python": sys.executable, "pod_ip": pod_ip, "port": str(port or 80)}
+    subst = {"python": sys.executable, "pod_ip": pod_ip, "port": str(port or DEFAULT_PORT.get(repo, 8080))}
     if command:
         argv = list(command)
         if argv[0] in ("python", "python3"):

@@ -125,6 +125,7 @@ class PodWorker:
             kubelet.get_secret,
             kubelet.service_account_token,
             kubelet.allocatable,
+            kubelet.client.ca_pem if kubelet.client.base_url.startswith("https") else None,
         )
         spec = pod.get("spec", {})
         self.init_containers = [Container(c, init=True) for c in spec.get("initContainers") or []]
@@ -307,6 +308,7 @@ class PodWorker:
             "PYTHONUNBUFFERED": "1",
             "HERON_ROOT": str(rootfs),
             "HERON_NODE_NAME": self.k.node_name,
+            "HERON_HOST_IP": self.k.node_ip,
         }
         if not spec.get("command") and _images.repository(spec.get("image", "")) in _images.BUILTIN_IMAGES:
             base["PYTHONPATH"] = REPO_ROOT

@@ -241,6 +241,8 @@ def stats_summary(k: Kubelet) -> dict[str, Any]:
                 # Heron extension: user/system split for node_exporter's node_cpu_seconds_total
                 "userCoreNanoSeconds": int((tot_user + ret_user) * 1e9),
             },
+            # Heron extension: the simulated node's size, for node_exporter
+            "heron": {"cpuCapacity": parse_quantity(k.capacity["cpu"]), "memoryCapacity": mem_cap},
             "memory": {
                 "time": now,
                 "availableBytes": max(mem_cap - tot_mem, 0),

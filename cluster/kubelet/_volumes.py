@@ -102,7 +102,9 @@ class Volumes:
         secrets: Lookup,
         token_fn: TokenFn | None = None,
         node_allocatable: dict[str, Any] | None = None,
+        ca_pem: str | None = None,
     ) -> None:
+        self.ca_pem = ca_pem
         self.pod_dir = pod_dir
         self.pvc_root = pvc_root
         self.configmaps = configmaps
@@ -184,6 +186,7 @@ class Volumes:
                                     ]
                                 }
                             },
+                            {"_ca": True},
                         ]
                     },
                     "_automount": True,
@@ -217,6 +220,8 @@ class Volumes:
                         files.update(self._secret_files(ns, s["secret"]))
                     elif "downwardAPI" in s:
                         files.update(self._downward_files(pod, s["downwardAPI"], pod_ip, host_ip))
+                    elif s.get("_ca") and self.ca_pem:
+                        files["ca.crt"] = self.ca_pem.encode()
                     elif "serviceAccountToken" in s:
                         st = s["serviceAccountToken"]
                         tok = await self._sa_token(ns, sa, int(st.get("expirationSeconds", 3607)))

@@ -9,6 +9,7 @@ API server as well as Heron's.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -89,6 +90,7 @@ class KubeClient:
         token: str | None = None,
         *,
         ca_file: str | None = None,
+        ca_data: str | None = None,
         insecure: bool = False,
         timeout: float = 30.0,
         user_agent: str = "heron-node/0.1",
@@ -97,13 +99,17 @@ class KubeClient:
         self.token = token
         self.timeout = timeout
         self._ssl: Any = None
+        self.ca_pem: str | None = ca_data
+        if ca_file and not ca_data:
+            with contextlib.suppress(OSError):
+                self.ca_pem = Path(ca_file).read_text()
         if self.base_url.startswith("https"):
             import ssl
 
             if insecure:
                 self._ssl = False
-            elif ca_file:
-                self._ssl = ssl.create_default_context(cafile=ca_file)
+            elif self.ca_pem:
+                self._ssl = ssl.create_default_context(cadata=self.ca_pem)
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -122,10 +128,14 @@ class KubeClient:
         if not token and user.get("tokenFile"):
             token = Path(user["tokenFile"]).read_text().strip()
         ca = cluster.get("certificate-authority")
+        ca_data = cluster.get("certificate-authority-data")
+        if ca and not os.path.isabs(ca):
+            ca = str(Path(path).parent / ca)
         return cls(
             cluster["server"],
             token,
             ca_file=ca,
+            ca_data=base64.b64decode(ca_data).decode() if ca_data else None,
             insecure=bool(cluster.get("insecure-skip-tls-verify")),
         )
 
@@ -386,8 +396,10 @@ class Informer:
                 if e.status == 410:
                     need_list = True
                     continue
-                if e.status == 404 and need_list:
-                    # resource not served: report synced-but-unavailable, retry slowly
+                if e.status in (401, 403, 404, 405) and need_list:
+                    # not served (or not allowed): report synced-but-unavailable, retry slowly
+                    if self.available:
+                        log.warning("informer %s: %s", self.name, e)
                     self.available = False
                     self.synced.set()
                     await asyncio.sleep(5.0)
