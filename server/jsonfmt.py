@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -79,21 +80,29 @@ def format_float(v: float) -> str:
 
 
 def format_floats(vals: np.ndarray) -> list[str]:
-    """``format_float`` over an array: integers in bulk, the rest one by one."""
+    """``format_float`` over an array: integers in bulk, plain fractions via ``repr`` in bulk,
+    the rest (exponents, specials, huge values) one by one."""
     vals = np.asarray(vals, dtype=np.float64)
     n = len(vals)
     if n == 0:
         return []
+    a = np.abs(vals)
     with np.errstate(invalid="ignore"):
-        ints = (vals == np.trunc(vals)) & (np.abs(vals) < 1e15) & ~((vals == 0) & np.signbit(vals))
+        ints = (vals == np.trunc(vals)) & (a < 1e15) & ~((vals == 0) & np.signbit(vals))
+        # repr() is already Go's 'f' form for non-integers in [1e-4, 1e15).
+        plain = ~ints & (a >= 1e-4) & (a < 1e15)
     if ints.all():
         return list(map(str, vals.astype(np.int64).tolist()))
+    if plain.all():
+        return list(map(repr, vals.tolist()))
     out: list[str] = [""] * n
-    idx = np.nonzero(ints)[0]
-    if len(idx):
-        for i, s in zip(idx.tolist(), map(str, vals[idx].astype(np.int64).tolist()), strict=True):
-            out[i] = s
-    rest = np.nonzero(~ints)[0].tolist()
+    for mask, fn in ((ints, None), (plain, repr)):
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            src = vals[idx].astype(np.int64).tolist() if fn is None else vals[idx].tolist()
+            for i, txt in zip(idx.tolist(), map(str if fn is None else fn, src), strict=True):
+                out[i] = txt
+    rest = np.flatnonzero(~(ints | plain)).tolist()
     for i, v in zip(rest, vals[rest].tolist(), strict=True):
         out[i] = format_float(v)
     return out
@@ -136,11 +145,16 @@ def format_ts(t_ms: int) -> str:
 
 
 def format_tss(ts: np.ndarray) -> list[str]:
-    """``format_ts`` over an int64 array (whole seconds in bulk)."""
+    """``format_ts`` over an int64 array (in bulk for non-negative timestamps)."""
     ts = np.asarray(ts, dtype=np.int64)
-    if len(ts) and (ts % 1000 == 0).all() and (ts >= 0).all():
-        return list(map(str, (ts // 1000).tolist()))
-    return [format_ts(t) for t in ts.tolist()]
+    if not len(ts) or not (ts >= 0).all():
+        return [format_ts(t) for t in ts.tolist()]
+    sec, frac = np.divmod(ts, 1000)
+    secs = list(map(str, sec.tolist()))
+    if not frac.any():
+        return secs
+    fr = frac.tolist()
+    return [f"{s}.{f:03d}" if f else s for s, f in zip(secs, fr, strict=True)]
 
 
 # --------------------------------------------------------------------------- results
@@ -163,6 +177,30 @@ def _points(ts: np.ndarray, vals: np.ndarray) -> str:
     return ",".join(map('[{},"{}"]'.format, format_tss(ts), format_floats(vals)))
 
 
+def _matrix_json(series: Sequence[Any]) -> str:
+    """The ``result`` of a matrix: all values formatted in one pass, each distinct
+    timestamp column formatted once (range-query series share the step grid)."""
+    if not series:
+        return "[]"
+    lens = [len(s.ts) for s in series]
+    allv = np.concatenate([np.asarray(s.vals, dtype=np.float64) for s in series])
+    vtxt = format_floats(allv)
+    add = operator.add
+    parts = []
+    pos = 0
+    last_ts: np.ndarray | None = None
+    prefix: list[str] = []
+    for s, n in zip(series, lens, strict=True):
+        ts = np.asarray(s.ts, dtype=np.int64)
+        if last_ts is None or not (len(ts) == len(last_ts) and np.array_equal(ts, last_ts)):
+            prefix = [f'[{t},"' for t in format_tss(ts)]
+            last_ts = ts
+        pts = '"],'.join(map(add, prefix, vtxt[pos : pos + n])) + '"]' if n else ""
+        pos += n
+        parts.append(f'{{"metric":{labels_json(s.labels)},"values":[{pts}]}}')
+    return "[" + ",".join(parts) + "]"
+
+
 def result_json(value: Any) -> tuple[str, str]:
     """``(resultType, result JSON)`` for a PromQL engine result value."""
     from promql.engine import Matrix, Scalar, String, Vector
@@ -178,8 +216,7 @@ def result_json(value: Any) -> tuple[str, str]:
         ]
         return "vector", "[" + ",".join(parts) + "]"
     if isinstance(value, Matrix):
-        parts = [f'{{"metric":{labels_json(s.labels)},"values":[{_points(s.ts, s.vals)}]}}' for s in value]
-        return "matrix", "[" + ",".join(parts) + "]"
+        return "matrix", _matrix_json(value)
     raise TypeError(f"unknown result value {type(value).__name__}")
 
 
