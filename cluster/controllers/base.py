@@ -242,8 +242,8 @@ class ControllerManager:
     @property
     def idle(self) -> bool:
         """No pending events and every controller idle."""
-        w = self._watcher
-        return (w is None or w.queue.empty()) and all(c.idle for c in self.controllers)
+        watchers = self.ctx.registry.store._watchers  # noqa: SLF001 - every in-process consumer
+        return all(w.queue.empty() for w in watchers) and all(c.idle for c in self.controllers)
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait (in real time) until every queue is drained."""

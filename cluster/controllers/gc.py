@@ -62,6 +62,11 @@ class GarbageCollector(Controller):
             self._index(ev.key, None)
             for dep in list(self._deps.get(uid, ())):
                 self.queue.add(dep)
+            # an owner waiting in foreground deletion may now be free to go
+            for ref in ev.obj["metadata"].get("ownerReferences") or []:
+                okey = self._uids.get(ref.get("uid", ""))
+                if okey is not None:
+                    self.queue.add(okey)
             return
         self._index(ev.key, ev.obj)
         md = ev.obj["metadata"]

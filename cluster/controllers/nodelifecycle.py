@@ -28,6 +28,7 @@ class NodeLifecycleController(Controller):
         super().__init__(ctx)
         self.resync = ctx.node_monitor_period
         self.grace = ctx.node_monitor_grace_period
+        self._missing: dict[str, float] = {}
 
     def on_event(self, r: ResourceInfo, ev: Event) -> None:
         if r.kind == "Node":
@@ -72,8 +73,14 @@ class NodeLifecycleController(Controller):
         now = self.clock.now()
         node = self.reg.try_get("nodes", None, name)
         if node is None:
+            # quarantine like the pod GC: the node may just be registering
+            first = self._missing.setdefault(name, now)
+            if now - first < self.grace:
+                return first + self.grace - now + 0.1
+            self._missing.pop(name, None)
             self._gc_orphans(name)
             return None
+        self._missing.pop(name, None)
         ready = objects.condition(node, "Ready")
         last = self._last_heartbeat(node)
         silent = now - last > self.grace
