@@ -640,7 +640,9 @@ def check_regex(s: str) -> str | None:
     if backref:
         return f"error parsing regexp: invalid escape sequence: `{backref.group(0)}`"
     try:
-        re.compile("^(?:" + s + ")$")
+        from tsdb.matchers import re2_to_python
+
+        re.compile("^(?:" + re2_to_python(s) + ")$")
     except re.error as e:
         return f"error parsing regexp: {e}: `{s}`"
     return None
