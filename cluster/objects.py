@@ -332,7 +332,8 @@ def default_secret(obj: dict[str, Any]) -> None:
     """Secret defaults: type Opaque; stringData folded into data."""
     import base64
 
-    obj.setdefault("type", "Opaque")
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
     sd = obj.pop("stringData", None)
     if isinstance(sd, dict):
         data = obj.setdefault("data", {})

@@ -148,7 +148,7 @@ class APIServer:
         req = _Req()
         code = 500
         try:
-            user = self._authenticate(request)
+            user = self._impersonate(request, self._authenticate(request))
             resp = await self._route(request, user, req)
             code = resp.status
             return resp
@@ -191,6 +191,30 @@ class APIServer:
         if self.anonymous:
             return ANONYMOUS
         raise errors.unauthorized()
+
+    def _impersonate(self, request: web.Request, user: User) -> User:
+        """Apply ``Impersonate-User``/``-Group``/``-Uid`` headers (the requester needs ``impersonate``)."""
+        name = request.headers.get("Impersonate-User")
+        groups = request.headers.getall("Impersonate-Group", [])
+        if not name and not groups:
+            return user
+        if not name:
+            raise errors.bad_request("requested impersonation of groups without impersonating a user")
+        if name.startswith("system:serviceaccount:"):
+            _, _, rest = name.partition("system:serviceaccount:")
+            sa_ns, _, sa_name = rest.partition(":")
+            self._authorize(user, Attributes("impersonate", "", "serviceaccounts", "", sa_ns, sa_name))
+            groups = [*groups, "system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]
+        else:
+            self._authorize(user, Attributes("impersonate", "", "users", "", "", name))
+        for g in request.headers.getall("Impersonate-Group", []):
+            self._authorize(user, Attributes("impersonate", "", "groups", "", "", g))
+        uid = request.headers.get("Impersonate-Uid", "")
+        if uid:
+            self._authorize(user, Attributes("impersonate", "authentication.k8s.io", "uids", "", "", uid))
+        if name != "system:anonymous" and "system:authenticated" not in groups:
+            groups.append("system:authenticated")
+        return User(name, uid, tuple(groups))
 
     def _authorize(self, user: User, a: Attributes) -> None:
         ok, _ = self.authz.authorize(user, a)
@@ -443,8 +467,15 @@ class APIServer:
                 return yaml.safe_load(raw)
             except yaml.YAMLError as e:
                 raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
-        if "protobuf" in ct:
-            raise errors.unsupported_media(ct)
+        if ct == "application/vnd.kubernetes.protobuf":
+            from .protobuf import ProtobufError, decode
+
+            try:
+                return decode(raw)
+            except ProtobufError as e:
+                raise errors.APIError(
+                    415, "UnsupportedMediaType", f"protobuf body not supported ({e}); send application/json"
+                ) from None
         try:
             return json.loads(raw)
         except ValueError as e:
