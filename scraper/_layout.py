@@ -63,8 +63,13 @@ class Layout:
         self.om = om
 
     @classmethod
-    def build(cls, body: bytes, text: str, res: ParseResult, om: bool) -> Layout | None:
-        """A layout for ``body`` (already parsed into ``res``), or None if it doesn't qualify."""
+    def build(cls, body: bytes, res: ParseResult, om: bool) -> Layout | None:
+        """A layout for ``body`` (already parsed into ``res``), or None if it doesn't qualify.
+
+        The parser's series keys are prefixes of their lines and its samples
+        come one per sample line in line order, so the layout only needs the
+        key lengths and a check that a single token follows each key.
+        """
         n = len(res)
         if n == 0 or res.exemplars or not body.endswith(b"\n"):
             return None
@@ -72,33 +77,28 @@ class Layout:
             return None
         if len(res.timestamps) and not bool((res.timestamps == NO_TIMESTAMP).all()):
             return None
-        lines = text.split("\n")
-        lines.pop()
-        sample_lines = np.empty(n, dtype=np.int64)
-        keylens = np.empty(n, dtype=np.int64)
-        keys = res.series
-        j = 0
-        for i, line in enumerate(lines):
-            if not line:
-                continue
-            c = line[0]
-            if c == "#":
-                continue
-            if c == " " or j >= n:
-                return None
-            key = keys[j]
-            kl = len(key)
-            if not line.startswith(key) or line[kl : kl + 1] != " " or " " in line[kl + 1 :]:
-                return None
-            sample_lines[j] = i
-            keylens[j] = len(key.encode()) if not key.isascii() else kl
-            j += 1
-        if j != n:
-            return None
         arr = np.frombuffer(body, dtype=np.uint8)
         ends = _line_ends(arr)
-        starts = np.concatenate(([0], ends[:-1] + 1))[sample_lines]
-        mask = _value_mask(len(arr), starts + keylens + 1, ends[sample_lines] + 1)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        nonempty = starts != ends
+        first = arr[np.minimum(starts, len(arr) - 1)]
+        if bool((nonempty & (first == _SP)).any()):
+            return None
+        sample_lines = np.flatnonzero(nonempty & (first != ord("#")))
+        if len(sample_lines) != n:
+            return None
+        if body.isascii():
+            keylens = np.fromiter(map(len, res.series), dtype=np.int64, count=n)
+        else:
+            keylens = np.array([len(k.encode()) for k in res.series], dtype=np.int64)
+        ks = starts[sample_lines] + keylens
+        se = ends[sample_lines]
+        if bool((ks >= se).any()) or bool((arr[ks] != _SP).any()):
+            return None
+        mask = _value_mask(len(arr), ks + 1, se + 1)
+        vb = arr[mask]
+        if bool((vb == _SP).any()):
+            return None
         return cls(len(ends), sample_lines, keylens, arr[~mask].copy(), om)
 
     def match(self, body: bytes) -> np.ndarray | None:

@@ -402,8 +402,7 @@ class ScrapeLoop:
             vals = res.values
             meta = res.metadata
             if explicit is None and not res.exemplars:
-                text = body.decode("utf-8")
-                lay = Layout.build(body, text, res, om)
+                lay = Layout.build(body, res, om)
             else:
                 lay = None
         total = len(slots)

@@ -257,7 +257,7 @@ def test_fast_path_equals_full_parse() -> None:
 
     body = P1
     res = Parser().parse(body)
-    lay = Layout.build(body, body.decode(), res, False)
+    lay = Layout.build(body, res, False)
     assert lay is not None
     for new in (
         P2,
@@ -298,3 +298,60 @@ def test_cache_keep_only() -> None:
     slots = c.keep_only(np.array([3, 1, 3]))
     assert c.slot_keys == ["b", "d"] and slots.tolist() == [1, 0, 1]
     assert c.slot_ref[:2].tolist() == [2, 4]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TOKENS = [
+    "0",
+    "1",
+    "-1.5",
+    "1e3",
+    "+Inf",
+    "-inf",
+    "NaN",
+    "nan",
+    ".5",
+    "5.",
+    "1e400",
+    "+NaN",
+    "1_0",
+    "0x1p3",
+    "",
+    " ",
+    "1 2",
+    "a",
+    "#",
+    "}",
+    "\t1",
+    "1e",
+    "infinity",
+    "+infinity",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=3, max_size=3), st.booleans())
+def test_fast_path_agrees_with_parser(tokens: list[str], om: bool) -> None:
+    """Whatever replaces the values, the fast path gives the full parser's values or declines."""
+    from scraper._layout import Layout
+    from scraper.exposition import ExpositionError, Parser
+
+    ct = "application/openmetrics-text; version=1.0.0" if om else "text/plain"
+    eof = b"# EOF\n" if om else b""
+    base = P1 + eof
+    lay = Layout.build(base, Parser().parse(base, content_type=ct), om)
+    assert lay is not None
+    new = (
+        b'# HELP a_total A.\n# TYPE a_total counter\na_total{x="1"} %s\na_total{x="2"} %s\nb %s\n'
+        % tuple(t.encode() for t in tokens)
+    ) + eof
+    got = lay.match(new)
+    try:
+        want = Parser().parse(new, content_type=ct).values
+    except ExpositionError:
+        assert got is None
+        return
+    if got is not None:
+        assert got.tobytes() == want.tobytes()
