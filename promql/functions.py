@@ -325,6 +325,28 @@ def _f_sum(w: Windows, **_: object) -> RangeResult:
     return out, sel
 
 
+_KAHAN_BLOCK = 1 << 15
+
+
+def _kahan_windows(vals: np.ndarray, lo: np.ndarray, cnt: np.ndarray, s: np.ndarray, c: np.ndarray) -> None:
+    """Kahan-add ``vals[lo + j]`` for ``1 <= j < cnt`` into ``(s, c)`` in place (no overflow possible)."""
+    maxlen = int(cnt.max()) if cnt.size else 0
+    for j in range(1, maxlen):
+        act = cnt > j
+        if act.all():
+            f = vals[lo + j]
+            t = s + f
+            c += np.where(np.abs(s) >= np.abs(f), (s - t) + f, (f - t) + s)
+            s[:] = t
+            continue
+        a = np.flatnonzero(act)
+        f = vals[lo[a] + j]
+        sa = s[a]
+        t = sa + f
+        c[a] += np.where(np.abs(sa) >= np.abs(f), (sa - t) + f, (f - t) + sa)
+        s[a] = t
+
+
 def _f_avg(w: Windows, **_: object) -> RangeResult:
     out, _ = _alloc(w)
     sel = w.count > 0
@@ -339,6 +361,20 @@ def _f_avg(w: Windows, **_: object) -> RangeResult:
     k = lo.size
     s = vals[lo].copy() if k else np.zeros(0)
     c = np.zeros(k)
+    if k and maxlen > 1 and np.isfinite(vals).all() and float(np.abs(vals).max()) * maxlen < 1e300:
+        # No partial sum can overflow: the incremental-mean fallback never triggers and
+        # Kahan's infinity guard is moot; this is the plain Kahan loop of the general case.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            for b0 in range(0, k, _KAHAN_BLOCK):  # blocks of windows: temporaries stay in cache
+                _kahan_windows(
+                    vals,
+                    lo[b0 : b0 + _KAHAN_BLOCK],
+                    cnt[b0 : b0 + _KAHAN_BLOCK],
+                    s[b0 : b0 + _KAHAN_BLOCK],
+                    c[b0 : b0 + _KAHAN_BLOCK],
+                )
+            out[sel] = s / cnt + c / cnt
+        return out, sel
     mean = np.zeros(k)
     incr = np.zeros(k, dtype=bool)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
