@@ -54,7 +54,9 @@ def test_persistence_snapshot_log_and_torn_tail(tmp_path) -> None:
     assert [i["metadata"]["name"] for i in items] == ["c1", "c2", "c3", "c4"]
     assert s2.get("/registry/core/configmaps/ns/c3")["metadata"]["resourceVersion"] == "4"
     # the next write continues the global revision
-    assert s2.create("/registry/core/configmaps/ns/n", {"metadata": {"name": "n"}})["metadata"]["resourceVersion"] == str(rev + 1)
+    assert s2.create("/registry/core/configmaps/ns/n", {"metadata": {"name": "n"}})["metadata"][
+        "resourceVersion"
+    ] == str(rev + 1)
     s2.close()
     s3 = Store(tmp_path / "st")
     assert s3.revision == rev + 1
@@ -63,7 +65,9 @@ def test_persistence_snapshot_log_and_torn_tail(tmp_path) -> None:
 
 def test_secrets_encrypted_at_rest(tmp_path) -> None:
     s = Store(tmp_path / "st", encrypt_prefixes=("/registry/core/secrets/",))
-    s.create("/registry/core/secrets/ns/db", {"metadata": {"name": "db"}, "data": {"password": "aHVudGVyMg=="}})
+    s.create(
+        "/registry/core/secrets/ns/db", {"metadata": {"name": "db"}, "data": {"password": "aHVudGVyMg=="}}
+    )
     s.create("/registry/core/configmaps/ns/cfg", {"metadata": {"name": "cfg"}, "data": {"plain": "visible"}})
     raw = (tmp_path / "st" / "wal.jsonl").read_bytes()
     assert b"aHVudGVyMg==" not in raw and b'"db"' not in raw
