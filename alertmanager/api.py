@@ -227,9 +227,9 @@ async def post_alerts(req: web.Request, version: str = "v2") -> web.Response:
         raw = decode_postable_alerts(await req.read())
     except _BadRequest as e:
         if version == "v1":
-            return _json(
-                {"status": "error", "errorType": "bad_data", "error": json.loads(e.resp.body)["message"]}, 400
-            )  # type: ignore[arg-type]
+            raw_body = e.resp.body if isinstance(e.resp.body, bytes) else b"{}"
+            msg = json.loads(raw_body).get("message", "")
+            return _json({"status": "error", "errorType": "bad_data", "error": msg}, 400)
         return e.resp
     alerts = [
         Alert(
@@ -337,6 +337,7 @@ async def get_alert_groups(req: web.Request) -> web.Response:
     except _BadRequest as e:
         return e.resp
     flt = am.alert_filter(matchers, silenced, inhibited, active, True)
+    assert am.dispatcher is not None
     groups, receivers = am.dispatcher.groups(
         lambda r: rre is None or rre.match(r.opts.receiver) is not None, flt
     )

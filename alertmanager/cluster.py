@@ -223,9 +223,9 @@ class Peer:
         site = web.TCPSite(self._runner, *self._listen)
         await site.start()
         port = self._listen[1]
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server: Any = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            port = server.sockets[0].getsockname()[1]
         if not self.address:
             host = self._listen[0]
             self.address = f"{'127.0.0.1' if host in ('0.0.0.0', '', '::') else host}:{port}"

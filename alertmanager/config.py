@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml import Node
 
 from .labels import (
     Matcher,
@@ -393,8 +394,6 @@ class Config:
 
 
 # --- node decoding ---------------------------------------------------------------------------
-
-Node = yaml.Node
 
 
 def _line(n: Node) -> int:
@@ -938,13 +937,13 @@ def _load(root: Node | None, text: str) -> Config:
         raise _err(rn, "root route must not have any mute time intervals")
     if route.active_time_intervals:
         raise _err(rn, "root route must not have any active time intervals")
-    for r in reversed(_walk(route)):
-        if r.receiver and r.receiver not in names:
-            raise ConfigError(f"undefined receiver {_goq(r.receiver)} used in route", r.line)
-    for r in reversed(_walk(route)):
-        for ti in [*r.active_time_intervals, *r.mute_time_intervals]:
+    for node in reversed(_walk(route)):
+        if node.receiver and node.receiver not in names:
+            raise ConfigError(f"undefined receiver {_goq(node.receiver)} used in route", node.line)
+    for node in reversed(_walk(route)):
+        for ti in [*node.active_time_intervals, *node.mute_time_intervals]:
             if ti not in intervals:
-                raise ConfigError(f"undefined time interval {_goq(ti)} used in route", r.line)
+                raise ConfigError(f"undefined time interval {_goq(ti)} used in route", node.line)
     if route.continue_:
         raise _err(rn, "cannot have continue in root route")
     return c

@@ -87,7 +87,11 @@ class AggrGroup:
             )
             self.timer.reset(o.group_interval)
             self.has_flushed = True
-            await self.flush(lambda alerts, ctx=ctx: notify(ctx, alerts))
+
+            async def send(alerts: list[Alert], ctx: NotifyContext = ctx) -> bool:
+                return await notify(ctx, alerts)
+
+            await self.flush(send)
 
     async def flush(self, notify: Callable[[list[Alert]], Awaitable[bool]]) -> None:
         if self.empty():
@@ -237,10 +241,7 @@ class Dispatcher:
                 if kept:
                     out.append(AlertGroup(dict(ag.labels), recv, sort_alerts(kept)))
 
-        def cmp_key(g: AlertGroup) -> object:
-            return _GroupKey(g)
-
-        out.sort(key=cmp_key)
+        out.sort(key=_GroupKey)
         for v in receivers.values():
             v.sort()
         return out, receivers

@@ -11,6 +11,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -91,7 +92,7 @@ class Alertmanager:
         self._dirty: set[str] = set()
         self.config: cfg.Config = cfg.load_file(opts.config_file)
         self.route = Route(self.config.route)
-        self.dispatcher: Dispatcher | None = None  # type: ignore[assignment]
+        self.dispatcher: Dispatcher | None = None
         self.inhibitor: Inhibitor | None = None
         self.cluster = None
         if opts.cluster_listen_address:
@@ -455,9 +456,9 @@ class Alertmanager:
         host, port = _host_port(self.opts.listen_address)
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server: Any = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
 

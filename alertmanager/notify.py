@@ -349,9 +349,9 @@ def _read_secret(value: str, path: str) -> str:
     return value
 
 
-def _ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool | None:
+def _ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
     if not tls:
-        return None
+        return True
     ctx = ssl.create_default_context(cafile=tls.get("ca_file") or None)
     if tls.get("cert_file"):
         ctx.load_cert_chain(tls["cert_file"], tls.get("key_file") or None)
@@ -426,7 +426,7 @@ class Webhook:
                 data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=total),
-                ssl=_ssl_context(hc.tls_config) if hc else None,
+                ssl=_ssl_context(hc.tls_config) if hc else True,
                 proxy=(hc.proxy_url or None) if hc else None,
                 allow_redirects=hc.follow_redirects if hc else True,
             ) as resp:

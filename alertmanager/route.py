@@ -30,7 +30,7 @@ class Route:
         self.parent = parent
         if parent is not None:
             p = parent.opts
-            opts = RouteOpts(
+            opts: RouteOpts = RouteOpts(
                 p.receiver, p.group_by, p.group_by_all, p.group_wait, p.group_interval, p.repeat_interval
             )
         else:
@@ -49,7 +49,7 @@ class Route:
         # Not inherited, as in Alertmanager.
         opts.mute_time_intervals = list(c.mute_time_intervals)
         opts.active_time_intervals = list(c.active_time_intervals)
-        self.opts = opts
+        self.opts: RouteOpts = opts
         self.matchers: list[Matcher] = c.all_matchers()
         self.continue_ = c.continue_
         self.idx = idx

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 
 from .types import Alert, Clock, Marker, now_ns
@@ -48,7 +49,7 @@ class Alerts:
             for fn in list(self._listeners):
                 fn(alert)
 
-    def gc(self) -> list[Alert]:
+    def gc(self) -> builtins.list[Alert]:
         """Drop resolved alerts (and their marker entries); returns what was dropped."""
         now = now_ns(self.clock)
         gone = [a for a in self._alerts.values() if a.resolved_at(now)]
