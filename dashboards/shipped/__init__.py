@@ -1,0 +1,1 @@
+"""Dashboards shipped with Heron (Grafana JSON), provisioned by default."""
