@@ -45,6 +45,12 @@ class Inhibitor:
             if matches_all(r.source, a.labels):
                 r.scache[a.fingerprint] = a
 
+    def forget(self, fps: set[int]) -> None:
+        """Drop garbage-collected alerts from the source caches."""
+        for r in self.rules:
+            for fp in fps & r.scache.keys():
+                del r.scache[fp]
+
     def stop(self) -> None:
         self._cancel()
 

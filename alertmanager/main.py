@@ -438,7 +438,9 @@ class Alertmanager:
     async def _alerts_gc(self) -> None:
         while True:
             await self.clock.sleep(self.opts.alerts_gc_interval)
-            self.alerts.gc()
+            gone = self.alerts.gc()
+            if self.inhibitor is not None:
+                self.inhibitor.forget({a.fingerprint for a in gone})
 
     # --- lifecycle ----------------------------------------------------------------------
 
