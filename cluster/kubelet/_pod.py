@@ -787,8 +787,8 @@ def _rewrite_paths(s: str, mounts: list[tuple[str, Path]]) -> str:
             continue
         pat = _MOUNT_CACHE.get(mp)
         if pat is None:
-            pat = _MOUNT_CACHE[mp] = re.compile(r"(^|(?<==)|(?<=:))" + re.escape(mp) + r"(?=/|$|:|,)")
-        s = pat.sub(lambda m, target=str(link): m.group(1) + target, s)
+            pat = _MOUNT_CACHE[mp] = re.compile(r"(?<![\w./-])" + re.escape(mp) + r"(?![\w.-])")
+        s = pat.sub(lambda m, target=str(link): target, s)
     return s
 
 

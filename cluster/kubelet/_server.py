@@ -36,15 +36,24 @@ class KubeletServer:
         self.k = k
         self.app = web.Application()
         r = self.app.router
-        r.add_get("/healthz", lambda _: _text("ok"))
+        r.add_get("/healthz", self.healthz)
         r.add_get("/pods", self.pods)
         r.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
         r.add_get("/metrics", self.metrics)
-        r.add_get("/metrics/cadvisor", lambda _: _metrics(render_cadvisor(self.k)))
-        r.add_get("/metrics/resource", lambda _: _metrics(render_resource(self.k)))
+        r.add_get("/metrics/cadvisor", self.cadvisor)
+        r.add_get("/metrics/resource", self.resource)
         r.add_get("/metrics/probes", self.probes)
         r.add_get("/stats/summary", self.summary)
         self.runner: web.AppRunner | None = None
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _text("ok")
+
+    async def cadvisor(self, request: web.Request) -> web.Response:
+        return _metrics(render_cadvisor(self.k))
+
+    async def resource(self, request: web.Request) -> web.Response:
+        return _metrics(render_resource(self.k))
 
     async def start(self, host: str, port: int) -> None:
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)

@@ -100,6 +100,10 @@ class Builder:
         self.g(name, "Kubernetes labels converted to Prometheus labels.", lbl, 1)
 
 
+async def _ok(_: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
 class KubeStateMetrics:
     """Informers over the cluster's objects and a renderer for ``/metrics``."""
 
@@ -129,9 +133,9 @@ class KubeStateMetrics:
     async def serve(self, host: str, port: int) -> None:
         app = web.Application()
         app.router.add_get("/metrics", self.handle_metrics)
-        app.router.add_get("/healthz", lambda _: web.Response(text="OK"))
-        app.router.add_get("/livez", lambda _: web.Response(text="OK"))
-        app.router.add_get("/readyz", lambda _: web.Response(text="OK"))
+        app.router.add_get("/healthz", _ok)
+        app.router.add_get("/livez", _ok)
+        app.router.add_get("/readyz", _ok)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port, reuse_address=True).start()

@@ -303,6 +303,10 @@ def _filefd(ex: Exposition) -> int:
     return 1
 
 
+async def _index(_: web.Request) -> web.Response:
+    return web.Response(text="<h1>Node Exporter</h1><a href='/metrics'>Metrics</a>", content_type="text/html")
+
+
 class NodeExporter:
     """Serves ``/metrics`` for the node whose kubelet is at ``kubelet_url``."""
 
@@ -334,12 +338,7 @@ class NodeExporter:
         host, _, port = listen.rpartition(":")
         app = web.Application()
         app.router.add_get("/metrics", self.handle)
-        app.router.add_get(
-            "/",
-            lambda _: web.Response(
-                text="<h1>Node Exporter</h1><a href='/metrics'>Metrics</a>", content_type="text/html"
-            ),
-        )
+        app.router.add_get("/", _index)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, host.strip("[]") or "0.0.0.0", int(port), reuse_address=True).start()

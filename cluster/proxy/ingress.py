@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 import uuid
@@ -62,6 +63,25 @@ class Route:
     ingress: str
     service: str
     port: int | str
+    rewrite: str = ""  # nginx.ingress.kubernetes.io/rewrite-target
+    regex: bool = False  # nginx.ingress.kubernetes.io/use-regex (or a rewrite with $n)
+
+    def rewritten(self, path: str) -> str:
+        """The upstream path after ``rewrite-target`` (ingress-nginx semantics)."""
+        if not self.rewrite:
+            return path
+        if self.regex:
+            m = re.match(self.path, path)
+            if m is None:
+                return path
+            out = re.sub(
+                r"\$(\d+)",
+                lambda g: m.group(int(g.group(1))) or "" if int(g.group(1)) <= (m.re.groups) else "",
+                self.rewrite,
+            )
+            return out or "/"
+        rest = path[len(self.path.rstrip("/")) :]
+        return (self.rewrite.rstrip("/") + "/" + rest.lstrip("/")) if rest.strip("/") else self.rewrite
 
     def host_rank(self, host: str) -> int:
         """2 = exact host, 1 = wildcard, 0 = any host, -1 = no match."""
@@ -78,6 +98,8 @@ class Route:
         return -1
 
     def path_match(self, path: str) -> bool:
+        if self.regex:
+            return re.match(self.path, path) is not None
         if self.path_type == "Exact":
             return path == self.path
         p = self.path.rstrip("/")
@@ -89,6 +111,9 @@ class Route:
 def routes_of(ing: Obj) -> list[Route]:
     md, spec = ing["metadata"], ing.get("spec") or {}
     ns, name = md.get("namespace", "default"), md["name"]
+    ann = md.get("annotations") or {}
+    rewrite = ann.get("nginx.ingress.kubernetes.io/rewrite-target", "")
+    regex = ann.get("nginx.ingress.kubernetes.io/use-regex") == "true" or "$" in rewrite
     out: list[Route] = []
     for rule in spec.get("rules") or []:
         for p in (rule.get("http") or {}).get("paths") or []:
@@ -105,6 +130,8 @@ def routes_of(ing: Obj) -> list[Route]:
                     name,
                     svc["name"],
                     port.get("number") if port.get("number") is not None else port.get("name", ""),
+                    rewrite,
+                    regex,
                 )
             )
     db = (spec.get("defaultBackend") or {}).get("service")
@@ -112,6 +139,10 @@ def routes_of(ing: Obj) -> list[Route]:
         port = db.get("port") or {}
         out.append(Route("", "/", "Prefix", ns, name, db["name"], port.get("number") or port.get("name", "")))
     return out
+
+
+async def _ok(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
 
 
 class IngressController:
@@ -253,7 +284,7 @@ class IngressController:
         if self.metrics_listen:
             mapp = web.Application()
             mapp.router.add_get("/metrics", self.metrics)
-            mapp.router.add_get("/healthz", lambda _: web.Response(text="ok"))
+            mapp.router.add_get("/healthz", _ok)
             await self._serve(mapp, self.metrics_listen)
 
     async def _serve(self, app: web.Application, listen: str) -> None:
@@ -313,7 +344,9 @@ class IngressController:
         assert self._session is not None
         last_err = ""
         for ip, port in backends[:3]:
-            url = f"http://{ip}:{port}{request.rel_url}"
+            upath = route.rewritten(request.path)
+            qs = f"?{request.query_string}" if request.query_string else ""
+            url = f"http://{ip}:{port}{upath}{qs}"
             tc = time.perf_counter()
             try:
                 async with self._session.request(

@@ -201,6 +201,10 @@ class FaultSwitch:
         return None
 
 
+async def _ok(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 ADMIN_PATHS = ("/metrics", "/healthz", "/readyz", "/-/fault")
 
 
@@ -264,8 +268,8 @@ def make_app(name: str, faults: FaultSwitch) -> web.Application:
         return web.json_response({"spec": faults.effective().spec})
 
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
-    app.router.add_get("/readyz", lambda _: web.Response(text="ok"))
+    app.router.add_get("/healthz", _ok)
+    app.router.add_get("/readyz", _ok)
     app.router.add_get("/-/fault", fault_get)
     app.router.add_post("/-/fault", fault_set)
     app.router.add_put("/-/fault", fault_set)

@@ -317,3 +317,65 @@ async def test_fake_api_list_watch_roundtrip() -> None:
         await inf.stop()
         await client.close()
         await api.stop()
+
+
+# -- helpers shared by the node-side tests ----------------------------------------------------
+
+_used_octets: set[int] = set()
+
+
+def loopback_base() -> str:
+    """A ``127.<n>`` prefix no other test in this run uses (pods get ``127.<n>.<node>.<k>``)."""
+    import random
+
+    while True:
+        n = random.SystemRandom().randint(20, 90)
+        if n not in _used_octets:
+            _used_octets.add(n)
+            return f"127.{n}"
+
+
+async def wait_for(pred, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``pred()`` (sync or async) until truthy; return its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while True:
+        last = pred()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+def http_pod(
+    name: str, node: str, *, ns: str = "default", labels: dict[str, str] | None = None, **spec: Any
+) -> Obj:
+    """A pod running ``python3 -m http.server 8080 --bind $(POD_IP)`` with a readiness probe."""
+    c = {
+        "name": "web",
+        "image": "python:3.11",
+        "command": ["python3", "-m", "http.server", "8080", "--bind", "$(POD_IP)"],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+    }
+    return {
+        "metadata": {"name": name, "namespace": ns, "labels": labels or {"app": "web"}},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 3, "containers": [c], **spec},
+    }
+
+
+def pids_alive(pids: list[int]) -> list[int]:
+    """The pids that still exist (and are not zombies)."""
+    out = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(p)
+        except OSError:
+            pass
+    return out
