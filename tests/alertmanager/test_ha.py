@@ -1,4 +1,8 @@
-"""HA: two Heron Alertmanagers with ``--cluster.peer`` share silences and the notification log."""
+"""HA: two Alertmanagers with ``--cluster.peer`` share silences and the notification log.
+
+The same scenario runs against a pair of real Alertmanagers (memberlist gossip) and a pair
+of Heron's (HTTP gossip): the observable behaviour must be the same.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
+
+from tests.conftest import require_peer
 
 from .util import Sink, free_port, start_am
 
@@ -15,7 +22,10 @@ def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-async def test_pair_notifies_once_and_shares_silences(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["real", "heron"])
+async def test_pair_notifies_once_and_shares_silences(kind: str, tmp_path: Path) -> None:
+    if kind == "real":
+        require_peer("prometheus-alertmanager")
     sink = Sink()
     base = await sink.start()
     config = f"""
@@ -39,12 +49,12 @@ receivers:
             "--cluster.pushpull-interval=2s",
         ]
 
-    a = await asyncio.to_thread(start_am, "heron", tmp_path / "a", config, flags(c1, c2))
-    b = await asyncio.to_thread(start_am, "heron", tmp_path / "b", config, flags(c2, c1))
+    a = await asyncio.to_thread(start_am, kind, tmp_path / "a", config, flags(c1, c2))
+    b = await asyncio.to_thread(start_am, kind, tmp_path / "b", config, flags(c2, c1))
     try:
         async with aiohttp.ClientSession() as s:
             # both see a two-member cluster
-            for _ in range(100):
+            for _ in range(300):
                 statuses = []
                 for am in (a, b):
                     async with s.get(am.url + "/api/v2/status") as r:
