@@ -172,6 +172,8 @@ class ServiceProxy:
                     bw.close()
                 return
             self.failed += 1  # no ready endpoint: like a REJECT rule, the client sees the door shut
+        except asyncio.CancelledError:
+            pass  # proxy stopping: end quietly (a cancelled handler task makes asyncio log noise)
         finally:
             writer.close()
             with contextlib.suppress(Exception):
