@@ -83,6 +83,7 @@ class Registry:
         # hooks: kind -> callables run after a successful write (CRDs registering resources)
         self.after_write: list[Callable[[str, ResourceInfo, dict[str, Any]], None]] = []
         self.crd_changed: list[Callable[[], None]] = []
+        self._event_seq = 0
         self._restore_crds()
 
     # ---- helpers -----------------------------------------------------
@@ -1128,7 +1129,8 @@ class Registry:
                 except (NotFound, Conflict):
                     pass
                 return
-        name = f"{meta.get('name')}.{int(self.clock.now() * 1e9):x}"
+        self._event_seq += 1
+        name = f"{meta.get('name')}.{int(self.clock.now() * 1e9) + self._event_seq:x}"
         ev = {
             "kind": "Event",
             "apiVersion": "v1",

@@ -207,11 +207,11 @@ class HPAController(Controller):
         behavior = spec.get("behavior") or {}
         up_w = float((behavior.get("scaleUp") or {}).get("stabilizationWindowSeconds", 0))
         down_w = float((behavior.get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
-        recs = [x for x in self._recs.get(key, []) if now - x[0] <= max(up_w, down_w)]
+        recs = [x for x in self._recs.get(key, []) if x[0] > now - max(up_w, down_w)]
+        up_rec = min([v for t, v in recs if t > now - up_w] + [desired])
+        down_rec = max([v for t, v in recs if t > now - down_w] + [desired])
         recs.append((now, desired))
         self._recs[key] = recs
-        up_rec = min([v for t, v in recs if now - t <= up_w] or [desired])
-        down_rec = max([v for t, v in recs if now - t <= down_w] or [desired])
         stabilized = current
         if stabilized < up_rec:
             stabilized = up_rec
