@@ -509,6 +509,15 @@ def _to_py(n: Node) -> Any:
     return yaml.safe_load(yaml.serialize(n))
 
 
+def _plain(n: Node) -> Any:
+    """A node as nested dicts/lists of scalar *texts* (Go's yaml.v2 never reads ``18:00`` as 1080)."""
+    if isinstance(n, yaml.MappingNode):
+        return {k.value: _plain(v) for k, v in n.value}
+    if isinstance(n, yaml.SequenceNode):
+        return [_plain(x) for x in n.value]
+    return None if _is_null(n) else n.value
+
+
 def _url(n: Node) -> str:
     s = _str(n)
     try:
@@ -909,7 +918,7 @@ def _load(root: Node | None, text: str) -> Config:
             name = _str(tm["name"]) if "name" in tm else ""
             specs = (
                 [
-                    parse_time_interval(_to_py(x), _line(x))
+                    parse_time_interval(_plain(x), _line(x))
                     for x in _seq(tm["time_intervals"], "[]timeinterval.TimeInterval")
                 ]
                 if "time_intervals" in tm
@@ -922,7 +931,7 @@ def _load(root: Node | None, text: str) -> Config:
                 kind = "mute time interval" if key == "mute_time_intervals" else "time interval"
                 raise _err(tn, f"{kind} {_goq(name)} is not unique")
             intervals[name] = specs
-            raw_ti.append((key, _to_py(tn)))
+            raw_ti.append((key, _plain(tn)))
     if "route" not in m or _is_null(m["route"]):
         raise ConfigError("no routes provided")
     route = _route(m["route"])

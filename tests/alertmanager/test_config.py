@@ -76,6 +76,15 @@ mute_time_intervals:
     time_intervals: [{weekdays: [saturday, sunday]}]
 """
     + R,
+    "unquoted_times": """
+route: {receiver: r, routes: [{receiver: r, mute_time_intervals: [x]}]}
+time_intervals:
+  - name: x
+    time_intervals:
+      - times: [{start_time: 18:00, end_time: 23:59}]
+        days_of_month: [1:5]
+"""
+    + R,
     "email_with_global": """
 global: {smtp_smarthost: 'localhost:25', smtp_from: 'am@example.com'}
 route: {receiver: m}
