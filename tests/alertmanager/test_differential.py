@@ -301,3 +301,36 @@ async def test_malformed_alerts_same_answers(binaries: None, tmp_path: Path) -> 
         for side in (real, heron):
             side.am.stop()
             await side.sink.stop()
+
+
+async def test_receiver_down_then_up_same_deliveries(binaries: None, tmp_path: Path) -> None:
+    """A webhook answering 503 for 3s: both retry and deliver each notification once."""
+    real, heron = await asyncio.gather(_start("real", tmp_path), _start("heron", tmp_path))
+    sides = [real, heron]
+    try:
+        for side in sides:
+            side.sink.status = 503
+        async with aiohttp.ClientSession() as s:
+            now = datetime.now(UTC)
+            batch = [
+                {
+                    "labels": {"alertname": "Flaky", "instance": str(i)},
+                    "startsAt": iso(now - timedelta(seconds=30)),
+                    "endsAt": iso(now + timedelta(hours=1)),
+                }
+                for i in range(2)
+            ]
+            res = await _post_both(s, sides, "/api/v2/alerts", batch)
+            assert [r[0] for r in res] == [200, 200]
+            await asyncio.sleep(3.0)
+            assert all(side.sink.received == [] for side in sides)
+            for side in sides:
+                side.sink.status = 200
+            await asyncio.sleep(5.0)
+    finally:
+        for side in sides:
+            side.am.stop()
+            await side.sink.stop()
+    got = {side.kind: [body for _, _, body in side.sink.received] for side in sides}
+    assert len(got["real"]) == 1
+    assert got["heron"] == got["real"]
