@@ -162,10 +162,7 @@ class Override:
         if self.matcher == "byName":
             return isinstance(opt, str) and opt == name
         if self.matcher == "byRegexp":
-            try:
-                return isinstance(opt, str) and re.fullmatch(_js_regex(opt), name) is not None
-            except re.error:
-                return False
+            return isinstance(opt, str) and js_regex_test(opt, name)
         if self.matcher == "byFrameRefID":
             return opt == ref_id
         if self.matcher == "byNames":
@@ -174,11 +171,16 @@ class Override:
         return False
 
 
-def _js_regex(s: str) -> str:
-    m = re.fullmatch(r"/(.*)/([gimsuy]*)", s, re.S)
-    if m:
-        return ("(?i)" if "i" in m.group(2) else "") + m.group(1)
-    return s
+def js_regex_test(pattern: str, text: str) -> bool:
+    """Grafana's ``stringToJsRegex(pattern).test(text)``: ``/re/flags`` searches, plain text must match whole."""
+    m = re.fullmatch(r"/(.*)/([gimsuy]*)", pattern, re.S)
+    try:
+        if m:
+            flags = re.I if "i" in m.group(2) else 0
+            return re.search(m.group(1), text, flags) is not None
+        return re.fullmatch(pattern, text) is not None
+    except re.error:
+        return False
 
 
 @dataclass

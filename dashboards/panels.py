@@ -838,7 +838,8 @@ def table_rows(
         columns = [c for c in columns if c not in excl]
         idx = o.get("indexByName") or {}
         if idx:
-            columns.sort(key=lambda c: (idx.get(c, 10_000), columns.index(c)))
+            order = {c: i for i, c in enumerate(columns)}
+            columns.sort(key=lambda c: (idx.get(c, 10_000), order[c]))
         rename.update({k: str(v) for k, v in (o.get("renameByName") or {}).items() if v})
     base = inst.panel.field_config
     for c in columns:
