@@ -79,7 +79,7 @@ class ControlPlane:
         prometheus_url: str | None = None,
         service_cidr: str = "127.96.0.0/16",
         node_monitor_grace_period: float = 40.0,
-        pod_eviction_timeout: float = 30.0,
+        pod_eviction_timeout: float = 300.0,
         controllers: bool = True,
         sync_period: float = 30.0,
         tls: bool = True,
@@ -145,7 +145,13 @@ class ControlPlane:
             key_file=self.data_dir / "encryption.key",
         )
         self.store = store
-        self.registry = Registry(store, ResourceTable(), self.clock, service_cidr=self.service_cidr)
+        self.registry = Registry(
+            store,
+            ResourceTable(),
+            self.clock,
+            service_cidr=self.service_cidr,
+            default_toleration_seconds=int(self.pod_eviction_timeout),
+        )
         sa_key = load_or_create_key(self.data_dir / "sa.key")
         self.authn = TokenAuthenticator(
             self.data_dir / "tokens.csv",

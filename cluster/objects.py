@@ -216,8 +216,12 @@ def _template_defaults(obj: dict[str, Any]) -> None:
     _pod_spec_defaults(tmpl.setdefault("spec", {}))
 
 
-def default_pod(obj: dict[str, Any]) -> None:
-    """Pod defaults (spec and initial status)."""
+DEFAULT_TOLERATION_SECONDS = 300
+
+
+def default_pod(obj: dict[str, Any], toleration_seconds: int | None = None) -> None:
+    """Pod defaults (spec and initial status); not-ready/unreachable tolerations as DefaultTolerationSeconds."""
+    secs = DEFAULT_TOLERATION_SECONDS if toleration_seconds is None else toleration_seconds
     spec = obj.setdefault("spec", {})
     _pod_spec_defaults(spec)
     spec.setdefault("serviceAccountName", "default")
@@ -232,7 +236,7 @@ def default_pod(obj: dict[str, Any]) -> None:
             for t in tols
             if isinstance(t, dict)
         ):
-            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs})
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", qos_class(spec))
@@ -416,8 +420,11 @@ GENERATION_KINDS = {
 }
 
 
-def apply_defaults(obj: dict[str, Any]) -> None:
+def apply_defaults(obj: dict[str, Any], toleration_seconds: int | None = None) -> None:
     """Apply kind-specific defaults in place."""
+    if obj.get("kind") == "Pod":
+        default_pod(obj, toleration_seconds)
+        return
     fn = DEFAULTERS.get(obj.get("kind", ""))
     if fn is not None:
         fn(obj)

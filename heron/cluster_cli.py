@@ -67,6 +67,8 @@ async def _run(args: argparse.Namespace) -> None:
         node_factory=factory,
         prometheus_url=args.prometheus_url,
         tls=not args.insecure_http,
+        pod_eviction_timeout=args.pod_eviction_timeout,
+        node_monitor_grace_period=args.node_monitor_grace_period,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -74,12 +74,14 @@ class Registry:
         *,
         service_cidr: str = "127.96.0.0/16",
         node_port_range: tuple[int, int] = (30000, 32767),
+        default_toleration_seconds: int = 300,
     ) -> None:
         self.store = store
         self.resources = resources or ResourceTable()
         self.clock = clock or _WallClock()
         self.service_net = ipaddress.ip_network(service_cidr)
         self.node_port_range = node_port_range
+        self.default_toleration_seconds = default_toleration_seconds
         # hooks: kind -> callables run after a successful write (CRDs registering resources)
         self.after_write: list[Callable[[str, ResourceInfo, dict[str, Any]], None]] = []
         self.crd_changed: list[Callable[[], None]] = []
@@ -272,7 +274,7 @@ class Registry:
             obj.pop("status", None)
         if r.kind == "Pod":
             obj["status"] = {}
-        objects.apply_defaults(obj)
+        objects.apply_defaults(obj, self.default_toleration_seconds)
         causes = objects.validate(obj, r.namespaced)
         if r.kind == "CustomResourceDefinition":
             causes += self._validate_crd(obj)
@@ -474,7 +476,7 @@ class Registry:
                 obj.pop("status", None)
         elif r.kind == "Namespace":
             obj["status"] = old.get("status", {})
-        objects.apply_defaults(obj)
+        objects.apply_defaults(obj, self.default_toleration_seconds)
         if r.kind in objects.GENERATION_KINDS or r.crd is not None:
             if _strip_for_generation(old) != _strip_for_generation(obj):
                 meta = obj["metadata"]

@@ -738,3 +738,14 @@ async def test_hollow_nodes_run_a_deployment(tmp_path: Path) -> None:
         await a.close()
     finally:
         await c.stop()
+
+
+async def test_pod_eviction_timeout_sets_default_tolerations(tmp_path: Path) -> None:
+    c = ControlPlane(tmp_path / "cp", listen="127.0.0.1:0", clock=FakeClock(), tls=False, pod_eviction_timeout=20)
+    await c.start()
+    try:
+        p = c.registry.create("pods", "default", pod("t"))
+        tols = {t["key"]: t["tolerationSeconds"] for t in p["spec"]["tolerations"]}
+        assert tols == {"node.kubernetes.io/not-ready": 20, "node.kubernetes.io/unreachable": 20}
+    finally:
+        await c.stop()
