@@ -101,6 +101,10 @@ def put_varint(out: bytearray, x: int) -> None:
 
 def get_uvarint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Read an unsigned varint at ``pos``; returns ``(value, new_pos)``."""
+    if pos < len(buf):
+        b = buf[pos]
+        if b < 0x80:  # one byte: the common case
+            return b, pos + 1
     x = 0
     shift = 0
     while True:
@@ -121,6 +125,10 @@ def get_uvarint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
 
 def get_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Read a zigzag signed varint at ``pos``; returns ``(value, new_pos)``."""
+    if pos < len(buf):
+        b = buf[pos]
+        if b < 0x80:
+            return (b >> 1) ^ -(b & 1), pos + 1
     u, pos = get_uvarint(buf, pos)
     return (u >> 1) ^ -(u & 1), pos
 
@@ -887,7 +895,7 @@ def _body(buf: bytes | memoryview, h: _Header) -> tuple[bytes | memoryview, int]
         return buf, h.pos
     try:
         body = _decompressor().decompress(bytes(buf[h.pos :]), max_output_size=h.rawlen)
-    except zstandard.ZstdError as e:
+    except (zstandard.ZstdError, MemoryError) as e:  # a corrupt frame may claim a huge size
         raise ChunkDecodeError(f"zstd: {e}") from None
     if len(body) != h.rawlen:
         raise ChunkDecodeError("decompressed length mismatch")
