@@ -5,36 +5,38 @@ from __future__ import annotations
 import hashlib
 import sys
 
-# image repository (no registry, no tag) -> entrypoint; "{python}" is this interpreter
-BUILTIN_IMAGES: dict[str, list[str]] = {
-    "heron/shop-frontend": ["{python}", "-m", "cluster.workloads.frontend"],
-    "heron/shop-cart": ["{python}", "-m", "cluster.workloads.cart"],
-    "heron/shop-payments": ["{python}", "-m", "cluster.workloads.payments"],
-    "heron/shop-loadgen": ["{python}", "-m", "cluster.workloads.loadgen"],
-    "heron/nginx": ["{python}", "-m", "cluster.workloads.nginx"],
-    "nginx": ["{python}", "-m", "cluster.workloads.nginx"],
-    "heron/kube-state-metrics": ["{python}", "-m", "cluster.metrics.kube_state"],
-    "heron/node-exporter": ["{python}", "-m", "cluster.metrics.node_exporter"],
-    "heron/ingress-controller": ["{python}", "-m", "cluster.proxy.ingress"],
-    "heron/heron": ["{python}", "-m", "heron.cli"],
-    "heron/server": ["{python}", "-m", "heron.cli", "server"],
-    "heron/prometheus": ["{python}", "-m", "heron.cli", "server"],
-    "heron/alertmanager": ["{python}", "-m", "heron.cli", "alertmanager"],
-    "heron/dashboards": ["{python}", "-m", "heron.cli", "dashboards"],
-    "python": ["{python}"],
-    "busybox": ["/bin/sh"],
-}
+_PY = ["{python}", "-m"]
+_LISTEN = ["--listen", "{pod_ip}:{port}"]
 
-# default args (when the container gives none): the pod IP and the first container port
-DEFAULT_ARGS: dict[str, list[str]] = {
-    "nginx": ["--bind", "{pod_ip}", "--port", "{port}"],
-    "heron/nginx": ["--bind", "{pod_ip}", "--port", "{port}"],
-    "heron/shop-frontend": ["--listen", "{pod_ip}:{port}"],
-    "heron/shop-cart": ["--listen", "{pod_ip}:{port}"],
-    "heron/shop-payments": ["--listen", "{pod_ip}:{port}"],
-    "heron/shop-loadgen": ["--listen", "{pod_ip}:{port}"],
-    "heron/kube-state-metrics": ["--host", "{pod_ip}", "--port", "{port}"],
-    "heron/node-exporter": ["--web.listen-address={pod_ip}:{port}"],
+# image repository (no registry, no tag) -> (ENTRYPOINT, CMD), Docker semantics:
+# a container's ``command`` replaces the entrypoint (and drops CMD), its ``args`` replace CMD.
+# "{python}" is this interpreter, "{pod_ip}"/"{port}" the pod IP and the first container port.
+BUILTIN_IMAGES: dict[str, tuple[list[str], list[str]]] = {
+    "heron/shop-frontend": (_PY + ["cluster.workloads.frontend"], _LISTEN),
+    "heron/shop-cart": (_PY + ["cluster.workloads.cart"], _LISTEN),
+    "heron/shop-payments": (_PY + ["cluster.workloads.payments"], _LISTEN),
+    "heron/shop-loadgen": (_PY + ["cluster.workloads.loadgen"], _LISTEN),
+    "heron/nginx": (_PY + ["cluster.workloads.nginx"], ["--bind", "{pod_ip}", "--port", "{port}"]),
+    "nginx": (_PY + ["cluster.workloads.nginx"], ["--bind", "{pod_ip}", "--port", "{port}"]),
+    "heron/kube-state-metrics": (
+        _PY + ["cluster.metrics.kube_state"],
+        ["--host", "{pod_ip}", "--port", "{port}"],
+    ),
+    "heron/node-exporter": (
+        _PY + ["cluster.metrics.node_exporter"],
+        ["--web.listen-address={pod_ip}:{port}"],
+    ),
+    "heron/ingress-controller": (_PY + ["cluster.proxy.ingress"], []),
+    "heron/heron": (_PY + ["heron.cli"], []),
+    "heron/server": (_PY + ["heron.cli", "server"], []),
+    "heron/prometheus": (_PY + ["heron.cli", "server"], []),
+    "heron/alertmanager": (_PY + ["heron.cli", "alertmanager"], []),
+    "heron/dashboards": (_PY + ["heron.cli", "dashboards"], []),
+    "python": ([], ["python3"]),
+    "busybox": ([], ["sh"]),
+    "alpine": ([], ["/bin/sh"]),
+    "debian": ([], ["bash"]),
+    "ubuntu": ([], ["bash"]),
 }
 DEFAULT_PORT: dict[str, int] = {
     "nginx": 80,
@@ -71,15 +73,23 @@ def entrypoint(
     """The argv for a container, Docker-style: command replaces the entrypoint, args the cmd."""
     repo = repository(image)
     subst = {"python": sys.executable, "pod_ip": pod_ip, "port": str(port or DEFAULT_PORT.get(repo, 8080))}
+    builtin = BUILTIN_IMAGES.get(repo)
     if command:
-        argv = list(command)
-        if argv[0] in ("python", "python3"):
-            argv[0] = sys.executable
-        return argv + list(args or [])
-    ep = BUILTIN_IMAGES.get(repo)
-    if ep is None:
-        raise ImageError(f'image "{image}" is not a Heron built-in image and the container has no command')
-    argv = [a.format(**subst) for a in ep]
-    if args is not None:
-        return argv + list(args)
-    return argv + [a.format(**subst) for a in DEFAULT_ARGS.get(repo, [])]
+        argv = list(command) + list(args or [])
+    elif builtin is None:
+        if args:
+            argv = list(args)  # no entrypoint known: run the args (like an image with an empty entrypoint)
+        else:
+            raise ImageError(
+                f'image "{image}" is not a Heron built-in image and the container has no command'
+            )
+    else:
+        ep, cmd = builtin
+        argv = [a.format(**subst) for a in ep] + (
+            list(args) if args is not None else [a.format(**subst) for a in cmd]
+        )
+    if not argv:
+        raise ImageError(f'image "{image}": nothing to run')
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from . import _images
 from ._env import ConfigError, container_env, expand
 from ._images import ImageError, entrypoint, image_id
 from ._probes import resolve_port, run_probe, timing
@@ -310,8 +309,8 @@ class PodWorker:
             "HERON_NODE_NAME": self.k.node_name,
             "HERON_HOST_IP": self.k.node_ip,
         }
-        if not spec.get("command") and _images.repository(spec.get("image", "")) in _images.BUILTIN_IMAGES:
-            base["PYTHONPATH"] = REPO_ROOT
+        if argv[0] == sys.executable:
+            base["PYTHONPATH"] = REPO_ROOT  # Heron's own modules, whichever checkout runs
         full = {**base, **env}
         wd = spec.get("workingDir")
         cwd = rootfs / wd.lstrip("/") if wd else rootfs
