@@ -19,7 +19,7 @@ import aiohttp
 
 from ._env import service_env
 from ._pod import Container, PodWorker, rfc3339
-from ._proc import kill_session, same_process
+from ._proc import kill_session, same_process, scan_sessions
 from .client import ApiError, Informer, KubeClient, path_for
 from .quantity import format_bytes, parse_quantity
 
@@ -501,6 +501,11 @@ class Kubelet:
                 pid, start = (int(x) for x in pidfile.read_text().split())
                 if same_process(pid, start):
                     kill_session(pid, signal.SIGKILL)
+                # members of the container's session started after it (the leader may be gone)
+                for p in scan_sessions(0).get(pid, []):
+                    if p.starttime >= start:
+                        with contextlib.suppress(OSError):
+                            os.kill(p.pid, signal.SIGKILL)
                 pidfile.unlink()
 
     async def start(self) -> None:

@@ -8,6 +8,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,66 @@ def same_process(pid: int, starttime: int) -> bool:
     return p is not None and p.starttime == starttime and p.state != "Z"
 
 
+_REAPER_SCRIPT = r"""
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    op, _, g = line.strip().partition(" ")
+    if op == "+":
+        groups.add(int(g))
+    elif op == "-":
+        groups.discard(int(g))
+for g in groups:
+    try:
+        os.killpg(g, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class Reaper:
+    """A tiny watchdog process: when this process dies (even by SIGKILL), it kills every
+    container process group still registered, so nothing outlives the cluster."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = 0
+
+    def _ensure(self) -> subprocess.Popen[bytes] | None:
+        if self._proc is None or self._pid != os.getpid() or self._proc.poll() is not None:
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-S", "-c", _REAPER_SCRIPT],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # terminal signals must not reach it
+                    close_fds=True,
+                )
+                self._pid = os.getpid()
+            except OSError:  # pragma: no cover
+                self._proc = None
+        return self._proc
+
+    def _send(self, line: str) -> None:
+        p = self._ensure()
+        if p is None or p.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            p.stdin.write(line.encode())
+            p.stdin.flush()
+
+    def add(self, pgid: int) -> None:
+        self._send(f"+ {pgid}\n")
+
+    def remove(self, pgid: int) -> None:
+        if self._proc is not None:
+            self._send(f"- {pgid}\n")
+
+
+REAPER = Reaper()
+
+
 def exit_code_of(returncode: int) -> int:
     """Popen's returncode to a container exit code (signals -> 128+n)."""
     return 128 - returncode if returncode < 0 else returncode
@@ -205,6 +266,7 @@ class Process:
                 close_fds=True,
             )
         self.pid = self.popen.pid
+        REAPER.add(self.pid)
         self.started_at = time.time()
         st = read_stat(self.pid)
         self.starttime = st.starttime if st else 0
@@ -239,6 +301,7 @@ class Process:
             self.finished_at = time.time()
             # like a container runtime: nothing of the container outlives its main process
             kill_session(self.pid, signal.SIGKILL)
+            REAPER.remove(self.pid)
             self._exited.set()
 
     @property
