@@ -376,6 +376,8 @@ class ControlPlane:
         from cluster.controllers import build_controllers
 
         self.controllers = build_controllers(self)
+        if self.manager is not None:
+            self.server.metrics.registry.register(self.manager)
         for c in self.controllers:
             self._tasks.append(asyncio.create_task(c.run(), name=type(c).__name__))
 

@@ -34,6 +34,18 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
     p.add_argument(
         "--prometheus-url", default=None, help="Prometheus-compatible URL the HPA reads metrics from"
     )
+    p.add_argument(
+        "--pod-eviction-timeout",
+        type=float,
+        default=300.0,
+        help="seconds pods stay on an unreachable node before eviction (default 300, as Kubernetes)",
+    )
+    p.add_argument(
+        "--node-monitor-grace-period",
+        type=float,
+        default=40.0,
+        help="seconds without a heartbeat before a node is NotReady (default 40)",
+    )
     p.add_argument("--insecure-http", action="store_true", help="serve plain HTTP instead of HTTPS")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_cmd_cluster)

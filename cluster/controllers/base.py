@@ -40,9 +40,11 @@ class WorkQueue:
         self._items: dict[str, None] = {}
         self._event = asyncio.Event()
         self.busy = False
+        self.adds = 0
 
     def add(self, key: str) -> None:
         """Queue a key (no-op if already queued)."""
+        self.adds += 1
         self._items[key] = None
         self._event.set()
 
@@ -244,6 +246,42 @@ class ControllerManager:
         """No pending events and every controller idle."""
         watchers = self.ctx.registry.store._watchers  # noqa: SLF001 - every in-process consumer
         return all(w.queue.empty() for w in watchers) and all(c.idle for c in self.controllers)
+
+    def collect(self) -> Iterable[Any]:
+        """Prometheus metrics of the controllers (a prometheus_client custom collector)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        depth = GaugeMetricFamily("workqueue_depth", "Current depth of workqueue", labels=["name"])
+        adds = CounterMetricFamily(
+            "workqueue_adds", "Total number of adds handled by workqueue", labels=["name"]
+        )
+        syncs = CounterMetricFamily("controller_syncs", "Reconciliations by controller", labels=["name"])
+        errs = CounterMetricFamily(
+            "controller_sync_errors", "Failed reconciliations by controller", labels=["name"]
+        )
+        for c in self.controllers:
+            depth.add_metric([c.name], len(c.queue))
+            adds.add_metric([c.name], c.queue.adds)
+            syncs.add_metric([c.name], c.syncs)
+            errs.add_metric([c.name], c.errors)
+        yield from (depth, adds, syncs, errs)
+        from cluster.scheduler import Scheduler
+
+        sched = next((c for c in self.controllers if isinstance(c, Scheduler)), None)
+        if sched is not None:
+            att = CounterMetricFamily(
+                "scheduler_schedule_attempts",
+                "Number of attempts to schedule pods, by the result.",
+                labels=["result", "profile"],
+            )
+            for result in ("scheduled", "unschedulable", "error"):
+                att.add_metric([result, "default-scheduler"], sched.attempts.get(result, 0))
+            pend = GaugeMetricFamily(
+                "scheduler_pending_pods", "Number of pending pods, by the queue type.", labels=["queue"]
+            )
+            pend.add_metric(["unschedulable"], len(sched._unschedulable))  # noqa: SLF001
+            pend.add_metric(["active"], len(sched.queue))
+            yield from (att, pend)
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait (in real time) until every queue is drained."""

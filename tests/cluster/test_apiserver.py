@@ -701,6 +701,8 @@ async def test_pod_binding_logs_need_node_and_metrics(cp: ControlPlane, api: Api
     assert st == 409 and 'already assigned to node "n1"' in err["message"]
     st, text = await api.get("/metrics")
     assert st == 200 and "apiserver_request_total" in text and 'verb="CREATE"' in text
+    assert 'workqueue_depth{name="deployment-controller"}' in text
+    assert 'scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"}' in text
 
 
 async def test_hollow_nodes_run_a_deployment(tmp_path: Path) -> None:
@@ -741,7 +743,9 @@ async def test_hollow_nodes_run_a_deployment(tmp_path: Path) -> None:
 
 
 async def test_pod_eviction_timeout_sets_default_tolerations(tmp_path: Path) -> None:
-    c = ControlPlane(tmp_path / "cp", listen="127.0.0.1:0", clock=FakeClock(), tls=False, pod_eviction_timeout=20)
+    c = ControlPlane(
+        tmp_path / "cp", listen="127.0.0.1:0", clock=FakeClock(), tls=False, pod_eviction_timeout=20
+    )
     await c.start()
     try:
         p = c.registry.create("pods", "default", pod("t"))

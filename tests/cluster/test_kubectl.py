@@ -354,3 +354,53 @@ async def test_namespace_restricted_user_and_auth_can_i(
     await k.ok("delete", "serviceaccount", "alice", "-n", "dev")
     rc, _, err = await k.run("--token", token, "get", "pods", "-n", "dev", check=False)
     assert rc != 0 and "Unauthorized" in err
+
+
+async def test_heron_cluster_command_runs_in_the_foreground(tmp_path: Path) -> None:
+    binary = require_peer("kubectl")
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = (
+        "import argparse, sys\n"
+        "from heron import cluster_cli\n"
+        "p = argparse.ArgumentParser(prog='heron'); sub = p.add_subparsers(); cluster_cli.register(sub)\n"
+        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
+    )
+    data = tmp_path / "data"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        runner,
+        "cluster",
+        "--data",
+        str(data),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--nodes",
+        "2",
+        "--hollow-nodes",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    try:
+        for _ in range(200):
+            if (data / "kubeconfig").exists():
+                break
+            await asyncio.sleep(0.05)
+        k = Kubectl(binary, data / "kubeconfig", tmp_path)
+        for _ in range(50):
+            rc, out, _ = await k.run("get", "nodes", check=False)
+            if rc == 0 and out.count(" Ready ") == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert out.count(" Ready ") == 2, out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert b"API server at https://127.0.0.1:" in err and b"stopping" in err

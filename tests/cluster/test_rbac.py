@@ -25,7 +25,12 @@ async def cp(tmp_path: Path) -> AsyncIterator[ControlPlane]:
 
 
 def test_rule_matching() -> None:
-    rule = {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "pods/log"], "resourceNames": []}
+    rule = {
+        "verbs": ["get", "list"],
+        "apiGroups": [""],
+        "resources": ["pods", "pods/log"],
+        "resourceNames": [],
+    }
     assert rule_allows(rule, Attributes("get", "", "pods", namespace="x", name="p"))
     assert rule_allows(rule, Attributes("get", "", "pods", "log", "x", "p"))
     assert not rule_allows(rule, Attributes("get", "", "pods", "exec", "x", "p"))
@@ -48,7 +53,10 @@ def test_rule_matching() -> None:
     assert forbidden_message(u, Attributes("get", "", "pods", "log", "dev", "p")) == (
         'pods "p" is forbidden: User "alice" cannot get resource "pods/log" in API group "" in the namespace "dev"'
     )
-    assert forbidden_message(u, Attributes("get", path="/metrics")) == 'forbidden: User "alice" cannot get path "/metrics"'
+    assert (
+        forbidden_message(u, Attributes("get", path="/metrics"))
+        == 'forbidden: User "alice" cannot get path "/metrics"'
+    )
 
 
 def test_token_file_format() -> None:
@@ -64,7 +72,11 @@ async def test_authentication_and_default_policy(cp: ControlPlane) -> None:
     st, body = await anon.get("/healthz")
     assert (st, body) == (200, "ok")
     st, err = await anon.get("/api/v1/namespaces/default/pods")
-    assert st == 403 and err["message"] == 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"'
+    assert (
+        st == 403
+        and err["message"]
+        == 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"'
+    )
     await anon.close()
     bad = Api(cp.url, "not-a-token")
     st, err = await bad.get("/api/v1/namespaces")
@@ -76,8 +88,15 @@ async def test_authentication_and_default_policy(cp: ControlPlane) -> None:
     assert st == 200
     st, err = await carol.get("/api/v1/namespaces")
     assert st == 403
-    st, rev = await carol.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-    assert st == 201 and rev["status"]["userInfo"] == {"username": "carol", "groups": ["qa", "system:authenticated"], "uid": "carol"}
+    st, rev = await carol.post(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
+    assert st == 201 and rev["status"]["userInfo"] == {
+        "username": "carol",
+        "groups": ["qa", "system:authenticated"],
+        "uid": "carol",
+    }
     await carol.close()
 
 
@@ -88,41 +107,89 @@ async def test_roles_bindings_aggregation_and_reviews(cp: ControlPlane) -> None:
     # the group gets the aggregated "edit" role in dev
     await admin.post(
         f"/apis/{RBAC}/v1/namespaces/dev/rolebindings",
-        {"metadata": {"name": "devs-edit"}, "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "edit"}, "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": "devs"}]},
+        {
+            "metadata": {"name": "devs-edit"},
+            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": "devs"}],
+        },
     )
     dana = Api(cp.url, "dana-token")
-    st, _ = await dana.post("/apis/apps/v1/namespaces/dev/deployments", {"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+    st, _ = await dana.post(
+        "/apis/apps/v1/namespaces/dev/deployments",
+        {
+            "metadata": {"name": "d"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]},
+                },
+            },
+        },
+    )
     assert st == 201
     st, _ = await dana.get("/api/v1/namespaces/dev/pods")  # view is aggregated into edit
     assert st == 200
     st, err = await dana.get("/api/v1/namespaces/default/pods")
     assert st == 403
-    st, err = await dana.post(f"/apis/{RBAC}/v1/namespaces/dev/roles", {"metadata": {"name": "r"}, "rules": []})
-    assert st == 403 and "cannot create resource \"roles\" in API group \"rbac.authorization.k8s.io\"" in err["message"]
+    st, err = await dana.post(
+        f"/apis/{RBAC}/v1/namespaces/dev/roles", {"metadata": {"name": "r"}, "rules": []}
+    )
+    assert (
+        st == 403
+        and 'cannot create resource "roles" in API group "rbac.authorization.k8s.io"' in err["message"]
+    )
     # a new ClusterRole labelled for aggregation extends "edit" at once
     await admin.post(
         f"/apis/{RBAC}/v1/clusterroles",
-        {"metadata": {"name": "widgets-edit", "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"}}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]},
+        {
+            "metadata": {
+                "name": "widgets-edit",
+                "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+            },
+            "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}],
+        },
     )
     st, _ = await dana.get("/api/v1/nodes")
     assert st == 403  # a namespaced binding never grants cluster-scoped access
     # access reviews
     st, r = await dana.post(
         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-        {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {"resourceAttributes": {"namespace": "dev", "verb": "delete", "resource": "pods"}}},
+        {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"resourceAttributes": {"namespace": "dev", "verb": "delete", "resource": "pods"}},
+        },
     )
     assert st == 201 and r["status"]["allowed"] is True
     st, r = await dana.post(
         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-        {"spec": {"resourceAttributes": {"namespace": "dev", "verb": "create", "resource": "roles", "group": RBAC}}},
+        {
+            "spec": {
+                "resourceAttributes": {
+                    "namespace": "dev",
+                    "verb": "create",
+                    "resource": "roles",
+                    "group": RBAC,
+                }
+            }
+        },
     )
     assert r["status"]["allowed"] is False
     st, r = await admin.post(
         "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-        {"spec": {"user": "dana", "groups": ["devs"], "resourceAttributes": {"namespace": "dev", "verb": "list", "resource": "secrets"}}},
+        {
+            "spec": {
+                "user": "dana",
+                "groups": ["devs"],
+                "resourceAttributes": {"namespace": "dev", "verb": "list", "resource": "secrets"},
+            }
+        },
     )
     assert r["status"]["allowed"] is True
-    st, r = await dana.post("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", {"spec": {"namespace": "dev"}})
+    st, r = await dana.post(
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", {"spec": {"namespace": "dev"}}
+    )
     assert any("deployments" in rule["resources"] for rule in r["status"]["resourceRules"])
     # dana may not impersonate
     st, err = await dana.req("GET", "/api/v1/namespaces/dev/pods", headers={"Impersonate-User": "admin"})
@@ -137,18 +204,34 @@ async def test_service_account_tokens_expire_and_die_with_the_account(cp: Contro
     await admin.post("/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "robot"}})
     await admin.post(
         f"/apis/{RBAC}/v1/namespaces/default/rolebindings",
-        {"metadata": {"name": "robot-view"}, "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]},
+        {
+            "metadata": {"name": "robot-view"},
+            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}],
+        },
     )
-    st, tr = await admin.post("/api/v1/namespaces/default/serviceaccounts/robot/token", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}})
+    st, tr = await admin.post(
+        "/api/v1/namespaces/default/serviceaccounts/robot/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 600},
+        },
+    )
     assert st == 201 and tr["kind"] == "TokenRequest" and tr["status"]["expirationTimestamp"].endswith("Z")
     token = tr["status"]["token"]
     robot = Api(cp.url, token)
     st, _ = await robot.get("/api/v1/namespaces/default/configmaps")
     assert st == 200
     st, err = await robot.get("/api/v1/namespaces/default/secrets")
-    assert st == 403 and err["message"].startswith('secrets is forbidden: User "system:serviceaccount:default:robot"')
+    assert st == 403 and err["message"].startswith(
+        'secrets is forbidden: User "system:serviceaccount:default:robot"'
+    )
     st, r = await admin.post("/apis/authentication.k8s.io/v1/tokenreviews", {"spec": {"token": token}})
-    assert r["status"]["authenticated"] is True and r["status"]["user"]["username"] == "system:serviceaccount:default:robot"
+    assert (
+        r["status"]["authenticated"] is True
+        and r["status"]["user"]["username"] == "system:serviceaccount:default:robot"
+    )
     assert "system:serviceaccounts:default" in r["status"]["user"]["groups"]
     cp.clock.advance(601)  # type: ignore[attr-defined]
     st, _ = await robot.get("/api/v1/namespaces/default/configmaps")

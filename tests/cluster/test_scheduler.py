@@ -22,7 +22,16 @@ async def cp(tmp_path: Path) -> AsyncIterator[ControlPlane]:
     await c.stop()
 
 
-def node(reg: Registry, name: str, *, cpu: str = "2", memory: str = "4Gi", ready: bool = True, labels: dict[str, str] | None = None, taints: list[dict[str, Any]] | None = None) -> None:
+def node(
+    reg: Registry,
+    name: str,
+    *,
+    cpu: str = "2",
+    memory: str = "4Gi",
+    ready: bool = True,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, Any]] | None = None,
+) -> None:
     reg.create(
         "nodes",
         None,
@@ -34,7 +43,9 @@ def node(reg: Registry, name: str, *, cpu: str = "2", memory: str = "4Gi", ready
             "status": {
                 "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
                 "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
-                "conditions": [{"type": "Ready", "status": "True" if ready else "False", "lastHeartbeatTime": reg.now()}],
+                "conditions": [
+                    {"type": "Ready", "status": "True" if ready else "False", "lastHeartbeatTime": reg.now()}
+                ],
             },
         },
     )
@@ -44,7 +55,11 @@ def pod(reg: Registry, name: str, cpu: str | None = None, **spec: Any) -> dict[s
     c: dict[str, Any] = {"name": "c", "image": "i"}
     if cpu:
         c["resources"] = {"requests": {"cpu": cpu, "memory": "100Mi"}}
-    return reg.create("pods", "default", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [c], **spec}})
+    return reg.create(
+        "pods",
+        "default",
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [c], **spec}},
+    )
 
 
 def where(reg: Registry, name: str) -> str | None:
@@ -57,8 +72,23 @@ async def test_filters_and_binding(cp: ControlPlane) -> None:
     node(reg, "b", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}])
     node(reg, "down", ready=False)
     pod(reg, "sel", nodeSelector={"disk": "ssd"})
-    pod(reg, "tol", tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}], nodeSelector={"kubernetes.io/hostname": "b"})
-    pod(reg, "aff", affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "DoesNotExist"}]}]}}})
+    pod(
+        reg,
+        "tol",
+        tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+        nodeSelector={"kubernetes.io/hostname": "b"},
+    )
+    pod(
+        reg,
+        "aff",
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "DoesNotExist"}]}]
+                }
+            }
+        },
+    )
     await cp.settle()
     assert where(reg, "sel") == "a"
     assert where(reg, "tol") == "b"
@@ -74,8 +104,14 @@ async def test_filters_and_binding(cp: ControlPlane) -> None:
     sched = objects.condition(reg.get("pods", "default", "sel"), "PodScheduled")
     assert sched["status"] == "True"
     evs = {e["involvedObject"]["name"]: e for e in reg.list_items("events", "default")}
-    assert evs["sel"]["reason"] == "Scheduled" and evs["sel"]["message"] == "Successfully assigned default/sel to a"
-    assert evs["aff"]["reason"] == "FailedScheduling" and evs["aff"]["source"]["component"] == "default-scheduler"
+    assert (
+        evs["sel"]["reason"] == "Scheduled"
+        and evs["sel"]["message"] == "Successfully assigned default/sel to a"
+    )
+    assert (
+        evs["aff"]["reason"] == "FailedScheduling"
+        and evs["aff"]["source"]["component"] == "default-scheduler"
+    )
     # the pending pod is retried when a fitting node appears
     node(reg, "c")
     await cp.settle()
@@ -104,7 +140,19 @@ async def test_resources_least_requested_and_spreading(cp: ControlPlane) -> None
     reg.create(
         "replicasets.apps",
         "default",
-        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "spread"}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "s"}}, "template": {"metadata": {"labels": {"app": "s"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "spread"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "s"}},
+                "template": {
+                    "metadata": {"labels": {"app": "s"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]},
+                },
+            },
+        },
     )
     await cp.settle()
     placed = [p["spec"]["nodeName"] for p in reg.list_items("pods", "default", label_selector="app=s")]
@@ -119,7 +167,10 @@ async def test_cordoned_nodes_and_other_schedulers(cp: ControlPlane) -> None:
     pod(reg, "mine", schedulerName="my-scheduler")
     await cp.settle()
     assert where(reg, "x") is None
-    assert "1 node(s) were unschedulable" in objects.condition(reg.get("pods", "default", "x"), "PodScheduled")["message"]
+    assert (
+        "1 node(s) were unschedulable"
+        in objects.condition(reg.get("pods", "default", "x"), "PodScheduled")["message"]
+    )
     assert objects.condition(reg.get("pods", "default", "mine"), "PodScheduled") is None
     reg.patch("nodes", None, "a", {"spec": {"unschedulable": None}})
     await cp.settle()
