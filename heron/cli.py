@@ -25,9 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = sub.add_parser("up", help="start the cluster and the monitoring stack (not built yet)")
     up.set_defaults(func=_cmd_up)
-    from . import promql_cli, server_cli, tsdb_cli
+    from . import alertmanager_cli, promql_cli, server_cli, tsdb_cli
 
     server_cli.register(sub)
+    alertmanager_cli.register(sub)
     promql_cli.register(sub)
     tsdb_cli.register(sub)
     return p
