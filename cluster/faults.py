@@ -127,6 +127,15 @@ async def clear(client: KubeClient, target: str, namespace: str = "default") -> 
     return await inject(client, target, "none", namespace)
 
 
+async def set_node_down(client: KubeClient, node: str, down: bool = True) -> None:
+    """``heron cluster node stop|start NAME``: the node's kubelet dies (processes killed,
+    no heartbeats, so the control plane marks it NotReady and evicts) or comes back."""
+    await inject(client, f"node/{node}", "down" if down else "up")
+
+
+DEFAULT_KUBECONFIG = "./heron-data/cluster/kubeconfig"
+
+
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="heron cluster fault", description="Inject or clear a fault.")
     p.add_argument(
@@ -140,14 +149,30 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     )
     p.add_argument("--clear", action="store_true", help="remove the fault")
     p.add_argument("-n", "--namespace", default="default")
-    p.add_argument("--kubeconfig")
+    p.add_argument("--kubeconfig", help=f"default: $KUBECONFIG, else {DEFAULT_KUBECONFIG}")
     p.add_argument("--server")
     p.add_argument("--token")
     return p
 
 
+def client_from_args(args: argparse.Namespace) -> KubeClient:
+    """``--server/--token``, ``--kubeconfig``, ``$KUBECONFIG``, then Heron's default kubeconfig."""
+    import os
+
+    kubeconfig = args.kubeconfig
+    if (
+        not args.server
+        and not kubeconfig
+        and not os.environ.get("KUBECONFIG")
+        and os.path.exists(DEFAULT_KUBECONFIG)
+    ):
+        kubeconfig = DEFAULT_KUBECONFIG
+    return KubeClient.from_args(args.server, kubeconfig, args.token)
+
+
 async def run(args: argparse.Namespace) -> int:
-    client = KubeClient.from_args(args.server, args.kubeconfig, args.token)
+    """Run the parsed ``heron cluster fault`` command."""
+    client = client_from_args(args)
     try:
         if args.clear:
             done = await clear(client, args.target, args.namespace)

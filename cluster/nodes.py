@@ -19,7 +19,8 @@ bearer ``token``, an admin token is fine, and ``ca_file`` for an HTTPS server),
 so the same nodes can join a real Kubernetes API server.
 
 Addresses: node *i* (1-based, in the order of ``names``) has InternalIP
-``<ip_base>.<i>.1`` where its kubelet API listens (``:10250``: logs,
+``<ip_base>.<i>.1`` (``ip_base="auto"``: 127.10, or the next free of 127.11..127.19,
+remembered in the data dir) where its kubelet API listens (``:10250``: logs,
 ``/metrics/cadvisor``, ``/stats/summary``), and gives its pods
 ``<ip_base>.<i>.2`` .. ``.254``. Service ClusterIPs are whatever loopback
 addresses the API server allocates (Heron's: 127.96.0.0/16); NodePorts listen
@@ -56,6 +57,18 @@ def _kill_everything() -> None:
 atexit.register(_kill_everything)
 
 
+def _bindable(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def node_names(n: int, prefix: str = "node") -> list[str]:
     """``node-1`` .. ``node-n``."""
     return [f"{prefix}-{i}" for i in range(1, n + 1)]
@@ -71,7 +84,7 @@ class NodeSet:
         names: list[str],
         data_dir: Path,
         *,
-        ip_base: str = "127.10",
+        ip_base: str = "auto",
         kubelet_port: int = 10250,
         ingress_listen: str | None = "127.0.0.1:8080",
         ingress_metrics_listen: str | None = "127.0.0.1:10254",
@@ -103,6 +116,20 @@ class NodeSet:
         self.proxy: ServiceProxy | None = None
         self.ingress: IngressController | None = None
 
+    def _pick_ip_base(self) -> str:
+        """``auto``: the last base used in this data dir if still free, else the first free of
+        127.10 .. 127.19 (so two clusters on one machine do not collide)."""
+        remembered = self.data_dir / "ip_base"
+        cands = [f"127.{n}" for n in range(10, 20)]
+        if remembered.exists():
+            prev = remembered.read_text().strip()
+            cands = [prev] + [c for c in cands if c != prev]
+        for base in cands:
+            if all(_bindable(f"{base}.{i}.1", self.kubelet_port) for i in range(1, len(self.names) + 1)):
+                remembered.write_text(base + "\n")
+                return base
+        raise OSError(f"no free node address range in 127.10-127.19 for kubelet port {self.kubelet_port}")
+
     def node_ip(self, name: str) -> str:
         return f"{self.ip_base}.{self.names.index(name) + 1}.1"
 
@@ -130,6 +157,9 @@ class NodeSet:
         """Start the proxy, the ingress controller and every kubelet."""
         _LIVE.add(self)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.ip_base == "auto":
+            self.ip_base = self._pick_ip_base()
+            log.info("nodes use %s.<node>.0/24", self.ip_base)
         if self.use_proxy or self.ingress_listen:
             self.table = ServiceTable(self.client)
             await self.table.start()
@@ -140,13 +170,18 @@ class NodeSet:
             )
             await self.proxy.start()
         if self.ingress_listen:
-            self.ingress = IngressController(
+            ing = IngressController(
                 self.client,
                 listen=self.ingress_listen,
                 metrics_listen=self.ingress_metrics_listen,
                 table=self.table,
             )
-            await self.ingress.start()
+            try:
+                await ing.start()
+                self.ingress = ing
+            except OSError as e:  # e.g. the port is taken: the cluster still runs, without ingress
+                log.error("ingress controller not started on %s: %s", self.ingress_listen, e)
+                await ing.stop()
         await asyncio.gather(*(self.start_node(n) for n in self.names))
 
     async def start_node(self, name: str) -> Kubelet:
