@@ -19,8 +19,10 @@ Contract for a kubelet, as with a real API server:
 - a pod deleted with a grace period gets ``deletionTimestamp``; the kubelet stops
   it and confirms with ``DELETE ...?gracePeriodSeconds=0`` (which removes it).
 - the API is served over HTTPS with the cluster CA at ``<data>/pki/ca.crt``
-  (embedded in the kubeconfig); :func:`load_kubeconfig` gives URL, token and
-  an ``ssl.SSLContext`` for aiohttp.
+  (``cp.ca_path``, embedded in the kubeconfig; ``NodeSet(..., ca_file=...)``);
+  :func:`load_kubeconfig` gives URL, token and an ``ssl.SSLContext`` for aiohttp.
+- when a node goes silent its pods' ``Ready`` condition is set to False
+  (MarkPodsNotReady) so Endpoints drop them before eviction.
 - ``kubectl logs`` is proxied to ``GET http://<InternalIP>:<kubelet port>/containerLogs/<ns>/<pod>/<container>``
   with the query parameters ``follow``, ``previous``, ``tailLines``, ``sinceSeconds``,
   ``sinceTime``, ``timestamps``, ``limitBytes``; ``/api/v1/nodes/<n>/proxy/<path>``

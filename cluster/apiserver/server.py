@@ -781,9 +781,10 @@ class APIServer:
                 await resp.write(json.dumps({"type": "ERROR", "object": e.status()}).encode() + b"\n")
         except TimeoutError:
             pass
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         finally:
+            # also on cancellation (the client went away): the store watcher must go
             await gen.aclose()
             self.metrics.watchers.labels(*gl).dec()
             self.metrics.longrunning.labels("WATCH", *lr).dec()

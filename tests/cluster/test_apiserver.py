@@ -753,3 +753,22 @@ async def test_pod_eviction_timeout_sets_default_tolerations(tmp_path: Path) -> 
         assert tols == {"node.kubernetes.io/not-ready": 20, "node.kubernetes.io/unreachable": 20}
     finally:
         await c.stop()
+
+
+async def test_watches_released_when_clients_disconnect(cp: ControlPlane, api: Api) -> None:
+    base = len(cp.store._watchers)
+    sessions = []
+    for _ in range(5):
+        s = aiohttp.ClientSession(headers=api.headers)
+        r = await s.get(cp.url + "/api/v1/pods?watch=1")
+        sessions.append((s, r))
+    await asyncio.sleep(0.1)
+    assert len(cp.store._watchers) == base + 5
+    for s, r in sessions:
+        r.close()
+        await s.close()
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if len(cp.store._watchers) == base:
+            break
+    assert len(cp.store._watchers) == base
