@@ -61,3 +61,78 @@ def sanitize_label_name(name: str) -> str:
     if out and out[0].isdigit():
         out = "_" + out
     return out
+
+
+class _Child:
+    __slots__ = ("value", "buckets", "sum", "count")
+
+    def __init__(self, nbuckets: int) -> None:
+        self.value = 0.0
+        self.buckets = [0] * nbuckets
+        self.sum = 0.0
+        self.count = 0
+
+
+class Family:
+    """A labelled counter, gauge or histogram rendered under exactly its given name.
+
+    (prometheus-client appends ``_total`` to counters; exporters such as ingress-nginx
+    expose counters without it, and their users' queries depend on that.)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        mtype: str,
+        help_text: str,
+        labelnames: list[str],
+        buckets: tuple[float, ...] = (),
+    ) -> None:
+        self.name, self.mtype, self.help = name, mtype, help_text
+        self.labelnames = list(labelnames)
+        self.bounds = tuple(sorted(buckets)) if mtype == "histogram" else ()
+        self.children: dict[tuple[str, ...], _Child] = {}
+
+    def labels(self, **kw: str) -> _Bound:
+        key = tuple(str(kw[n]) for n in self.labelnames)
+        ch = self.children.get(key)
+        if ch is None:
+            ch = self.children[key] = _Child(len(self.bounds))
+        return _Bound(self, ch)
+
+    def render(self, ex: Exposition) -> None:
+        ex.family(self.name, self.mtype, self.help)
+        for key, ch in self.children.items():
+            lbl = dict(zip(self.labelnames, key, strict=True))
+            if self.mtype != "histogram":
+                ex.sample(self.name, lbl, ch.value)
+                continue
+            cum = 0
+            for b, n in zip(self.bounds, ch.buckets, strict=True):
+                cum += n
+                ex.sample(f"{self.name}_bucket", {**lbl, "le": _num(b)}, cum, family=self.name)
+            ex.sample(f"{self.name}_bucket", {**lbl, "le": "+Inf"}, ch.count, family=self.name)
+            ex.sample(f"{self.name}_sum", lbl, ch.sum, family=self.name)
+            ex.sample(f"{self.name}_count", lbl, ch.count, family=self.name)
+
+
+class _Bound:
+    __slots__ = ("f", "c")
+
+    def __init__(self, f: Family, c: _Child) -> None:
+        self.f, self.c = f, c
+
+    def inc(self, v: float = 1.0) -> None:
+        self.c.value += v
+
+    def set(self, v: float) -> None:
+        self.c.value = v
+
+    def observe(self, v: float) -> None:
+        c = self.c
+        for i, b in enumerate(self.f.bounds):
+            if v <= b:
+                c.buckets[i] += 1
+                break
+        c.sum += v
+        c.count += 1

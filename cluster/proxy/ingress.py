@@ -28,9 +28,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..kubelet.client import Informer, KubeClient
+from ..metrics._expo import CONTENT_TYPE, Exposition, Family
 from ._endpoints import ServiceTable
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,6 @@ class IngressController:
         )
         self.routes: list[Route] = []
         self.upstream_timeout = upstream_timeout
-        self.registry = CollectorRegistry()
         const = {
             "controller_namespace": controller_namespace or os.environ.get("POD_NAMESPACE", "heron-system"),
             "controller_class": "k8s.io/ingress-nginx",
@@ -179,62 +178,64 @@ class IngressController:
         }
         self._const = const
         lbl = list(const) + LABELS
-        r = self.registry
         ns = "nginx_ingress_controller"
-        self.m_requests = Counter(f"{ns}_requests", "The total number of client requests", lbl, registry=r)
-        self.m_req_time = Histogram(
-            f"{ns}_request_duration_seconds",
-            "The request processing time in milliseconds",
-            lbl,
-            buckets=TIME_BUCKETS,
-            registry=r,
+
+        def hist(name: str, help_text: str, buckets: tuple[float, ...]) -> Family:
+            return Family(f"{ns}_{name}", "histogram", help_text, lbl, buckets)
+
+        self.m_requests = Family(f"{ns}_requests", "counter", "The total number of client requests", lbl)
+        self.m_req_time = hist(
+            "request_duration_seconds", "The request processing time in milliseconds", TIME_BUCKETS
         )
-        self.m_resp_time = Histogram(
-            f"{ns}_response_duration_seconds",
+        self.m_resp_time = hist(
+            "response_duration_seconds",
             "The time spent on receiving the response from the upstream server",
-            lbl,
-            buckets=TIME_BUCKETS,
-            registry=r,
+            TIME_BUCKETS,
         )
-        self.m_connect = Histogram(
-            f"{ns}_connect_duration_seconds",
+        self.m_connect = hist(
+            "connect_duration_seconds",
             "The time spent on establishing a connection with the upstream server",
-            lbl,
-            buckets=TIME_BUCKETS,
-            registry=r,
+            TIME_BUCKETS,
         )
-        self.m_resp_size = Histogram(
-            f"{ns}_response_size",
+        self.m_resp_size = hist(
+            "response_size",
             "The response length (including request line, header, and request body)",
-            lbl,
-            buckets=LENGTH_BUCKETS,
-            registry=r,
+            LENGTH_BUCKETS,
         )
-        self.m_req_size = Histogram(
-            f"{ns}_request_size",
+        self.m_req_size = hist(
+            "request_size",
             "The request length (including request line, header, and request body)",
-            lbl,
-            buckets=LENGTH_BUCKETS,
-            registry=r,
+            LENGTH_BUCKETS,
         )
-        self.m_reload_ok = Gauge(
+        self.m_reload_ok = Family(
             f"{ns}_config_last_reload_successful",
+            "gauge",
             "Whether the last configuration reload attempt was successful",
             list(const),
-            registry=r,
         )
-        self.m_reload_ts = Gauge(
+        self.m_reload_ts = Family(
             f"{ns}_config_last_reload_successful_timestamp_seconds",
+            "gauge",
             "Timestamp of the last successful configuration reload.",
             list(const),
-            registry=r,
         )
-        self.m_reloads = Counter(
+        self.m_reloads = Family(
             f"{ns}_success",
+            "counter",
             "Cumulative number of Ingress controller reload operations",
             list(const),
-            registry=r,
         )
+        self.families = [
+            self.m_requests,
+            self.m_req_time,
+            self.m_resp_time,
+            self.m_connect,
+            self.m_resp_size,
+            self.m_req_size,
+            self.m_reload_ok,
+            self.m_reload_ts,
+            self.m_reloads,
+        ]
         self.m_reload_ok.labels(**const).set(1)
         self._session: aiohttp.ClientSession | None = None
         self._runners: list[web.AppRunner] = []
@@ -305,10 +306,10 @@ class IngressController:
             await self._session.close()
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self.registry),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
+        ex = Exposition()
+        for f in self.families:
+            f.render(ex)
+        return web.Response(body=str(ex).encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()

@@ -466,3 +466,106 @@ async def test_cadvisor_and_node_exporter_from_real_processes(tmp_path: Path) ->
         await client.close()
         await api.stop()
     assert pids_alive(pids) == []
+
+
+async def test_real_prometheus_scrapes_every_endpoint(tmp_path: Path) -> None:
+    """The real Prometheus scrapes kubelet (/metrics, /metrics/cadvisor, /metrics/probes), node
+    exporter, kube-state-metrics and ingress metrics with every target up."""
+    exe = require_peer("prometheus")
+    from cluster.proxy import IngressController
+
+    api = FakeAPI()
+    await api.start()
+    client = KubeClient(api.url)
+    base = loopback_base()
+    k = Kubelet(client, "n1", tmp_path / "n1", node_ip=f"{base}.1.1", pod_prefix=f"{base}.1", heartbeat=5)
+    await k.start()
+    api.put(
+        "v1",
+        "pods",
+        {
+            "metadata": {"name": "s", "namespace": "default"},
+            "spec": {
+                "nodeName": "n1",
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "command": ["sleep", "60"],
+                        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 0.5},
+                    }
+                ],
+            },
+        },
+    )
+    ksm = KubeStateMetrics(client)
+    await ksm.start(5)
+    ksm_port, ne_port, ing_port, ing_m = free_port(), free_port(), free_port(), free_port()
+    await ksm.serve("127.0.0.1", ksm_port)
+    ne = NodeExporter(f"http://{base}.1.1:10250")
+    await ne.serve(f"127.0.0.1:{ne_port}")
+    ing = IngressController(client, listen=f"127.0.0.1:{ing_port}", metrics_listen=f"127.0.0.1:{ing_m}")
+    await ing.start()
+    await wait_for(lambda: k.running_containers(), 10, what="pod running")
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{ing_port}/x") as r:
+        assert r.status == 404
+    kubelet = f"{base}.1.1:10250"
+    cfg = tmp_path / "prometheus.yml"
+    jobs = [
+        ("kubelet", "/metrics", kubelet),
+        ("cadvisor", "/metrics/cadvisor", kubelet),
+        ("probes", "/metrics/probes", kubelet),
+        ("node", "/metrics", f"127.0.0.1:{ne_port}"),
+        ("ksm", "/metrics", f"127.0.0.1:{ksm_port}"),
+        ("ingress", "/metrics", f"127.0.0.1:{ing_m}"),
+    ]
+    lines = ["global: {scrape_interval: 1s, scrape_timeout: 900ms}", "scrape_configs:"]
+    for job, path, target in jobs:
+        lines.append(
+            f"- {{job_name: {job}, metrics_path: {path}, static_configs: [{{targets: ['{target}']}}]}}"
+        )
+    cfg.write_text("\n".join(lines) + "\n")
+    port = free_port()
+    prom = subprocess.Popen(
+        [
+            exe,
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as s:
+
+            async def query(q: str) -> list[dict[str, Any]]:
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": q}) as r:
+                        return list((await r.json())["data"]["result"])
+                except (aiohttp.ClientError, KeyError, ValueError):
+                    return []
+
+            async def all_up() -> bool:
+                res = await query("up")
+                return len(res) == len(jobs) and all(x["value"][1] == "1" for x in res)
+
+            await wait_for(all_up, 30, interval=0.5, what="every target up in real Prometheus")
+            for q in (
+                'container_cpu_usage_seconds_total{job="cadvisor",container="c",pod="s"}',
+                'kube_pod_status_phase{job="ksm",pod="s",phase="Running"} == 1',
+                'node_memory_MemTotal_bytes{job="node"}',
+                'nginx_ingress_controller_requests{job="ingress",status="404"}',
+                'prober_probe_total{job="probes",probe_type="Readiness",result="successful"}',
+                'kubelet_running_pods{job="kubelet"} == 1',
+            ):
+                assert await wait_for(lambda q=q: query(q), 10, interval=0.5, what=q)
+    finally:
+        prom.terminate()
+        prom.wait(10)
+        await ing.stop()
+        await ne.stop()
+        await ksm.stop()
+        await k.stop(0.5)
+        await client.close()
+        await api.stop()
