@@ -408,9 +408,11 @@ def load_kubeconfig(path: Path) -> tuple[str, str, ssl.SSLContext | None]:
     """(server URL, bearer token, SSL context trusting its CA) of a kubeconfig's current context."""
     doc = yaml.safe_load(Path(path).read_text())
     ctx_name = doc.get("current-context")
-    ctx = next((c["context"] for c in doc.get("contexts") or [] if c["name"] == ctx_name), {})
-    cl = next((c["cluster"] for c in doc.get("clusters") or [] if c["name"] == ctx.get("cluster")), {})
-    us = next((u["user"] for u in doc.get("users") or [] if u["name"] == ctx.get("user")), {})
+    ctx: dict[str, Any] = next((c["context"] for c in doc.get("contexts") or [] if c["name"] == ctx_name), {})
+    cl: dict[str, Any] = next(
+        (c["cluster"] for c in doc.get("clusters") or [] if c["name"] == ctx.get("cluster")), {}
+    )
+    us: dict[str, Any] = next((u["user"] for u in doc.get("users") or [] if u["name"] == ctx.get("user")), {})
     ssl_ctx = None
     if cl.get("server", "").startswith("https"):
         if cl.get("certificate-authority-data"):

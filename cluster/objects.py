@@ -547,7 +547,7 @@ def _validate_workload(obj: dict[str, Any], need_selector: bool = True) -> list[
     tlabels = (tmpl.get("metadata") or {}).get("labels") or {}
     if need_selector and sel is None:
         out.append(required("spec.selector"))
-    elif need_selector and not (sel.get("matchLabels") or sel.get("matchExpressions")):
+    elif need_selector and sel is not None and not (sel.get("matchLabels") or sel.get("matchExpressions")):
         out.append(invalid_value("spec.selector", sel, "empty selector is invalid for deployment"))
     elif sel is not None and not label_selector_matches(sel, tlabels):
         out.append(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import builtins
 import hashlib
 import hmac
 import json
@@ -390,11 +391,11 @@ class Store:
             self._watchers.remove(w)
             self.stats.watchers = len(self._watchers)
 
-    def history_since(self, prefix: str, rev: int) -> list[Event]:
+    def history_since(self, prefix: str, rev: int) -> builtins.list[Event]:
         """Events under ``prefix`` after ``rev``; raises Gone if compacted."""
         if rev < self._compacted:
             raise Gone(rev, self._compacted + 1)
-        out = []
+        out: builtins.list[Event] = []
         if self._history and rev < self._history[-1].rev:
             idx = bisect.bisect_right([e.rev for e in self._history], rev)
             for i in range(idx, len(self._history)):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import copy
 import ipaddress
 import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -157,7 +158,7 @@ class Registry:
                     "start a new list without the continue parameter, or use the continue token in this "
                     "response to retrieve the remainder of the results."
                 )
-        items: list[dict[str, Any]] = []
+        items: builtins.list[dict[str, Any]] = []
         last_key = ""
         more = False
         remaining = 0
@@ -183,11 +184,11 @@ class Registry:
 
     def list_items(
         self, res: str | ResourceInfo, namespace: str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Just the items of :meth:`list`."""
         return self.list(res, namespace, **kw)["items"]
 
-    def refs(self, res: str | ResourceInfo, namespace: str | None = None) -> list[dict[str, Any]]:
+    def refs(self, res: str | ResourceInfo, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         """Read-only stored objects (no copies; controllers must not mutate them)."""
         r = self.info(res)
         return [o for _, o in self.store.list_refs(r.prefix(namespace))]
@@ -359,11 +360,11 @@ class Registry:
                 )
         elif not ip:
             for cand in self.service_net.hosts():
-                s = str(cand)
-                if s.endswith(".0.1") and obj["metadata"]["name"] != "kubernetes":
+                cs = str(cand)
+                if cs.endswith(".0.1") and obj["metadata"]["name"] != "kubernetes":
                     continue
-                if s not in used_ips:
-                    ip = s
+                if cs not in used_ips:
+                    ip = cs
                     break
             else:
                 raise errors.internal("failed to allocate a serviceIP: range is full")
@@ -870,8 +871,8 @@ class Registry:
                 log.exception("after-write hook failed")
 
     # ---- CRDs --------------------------------------------------------
-    def _validate_crd(self, obj: dict[str, Any]) -> list[objects.Cause]:
-        out: list[objects.Cause] = []
+    def _validate_crd(self, obj: dict[str, Any]) -> builtins.list[objects.Cause]:
+        out: builtins.list[objects.Cause] = []
         spec = obj.get("spec") or {}
         names = spec.get("names") or {}
         group = spec.get("group") or ""
@@ -996,7 +997,7 @@ class Registry:
         bookmarks: bool = False,
         bookmark_interval: float = 60.0,
         stop: asyncio.Event | None = None,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """Watch events; ``resource_version`` None/"0" starts with the current objects as ADDED.
 
         Raises :class:`errors.APIError` 410 if the version is too old (HTTP callers turn this
@@ -1005,7 +1006,7 @@ class Registry:
         r = self.info(res)
         pred = compile_filter(label_selector, field_selector)
         prefix = r.prefix(namespace)
-        initial: list[dict[str, Any]] = []
+        initial: builtins.list[dict[str, Any]] = []
         if resource_version in (None, "", "0") or send_initial_events:
             since = self.store.revision
             if send_initial_events is not False:

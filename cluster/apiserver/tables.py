@@ -508,9 +508,9 @@ def _hpa_targets(h: dict[str, Any]) -> str:
             out.append(f"{label}{cv}/{tgt.get('averageUtilization')}%")
         else:
             tv = tgt.get("averageValue") or tgt.get("value")
-            cv = (c.get("averageValue") or c.get("value")) if c else None
+            cval = (c.get("averageValue") or c.get("value")) if c else None
             out.append(
-                f"{cv if cv is not None else '<unknown>'}/{tv}"
+                f"{cval if cval is not None else '<unknown>'}/{tv}"
                 + (" (avg)" if tgt.get("averageValue") else "")
             )
     return ", ".join(out) or "<none>"

@@ -19,7 +19,7 @@ SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
 
 
 def _selected_pods(ctl: Controller, svc: dict[str, Any]) -> list[dict[str, Any]]:
-    sel = (svc.get("spec") or {}).get("selector")
+    sel = (svc.get("spec") or {}).get("selector") or {}
     reqs = parse_label_selector(",".join(f"{k}={v}" for k, v in sel.items()))
     return sorted(
         (
@@ -138,7 +138,7 @@ class EndpointsController(_ServiceController):
             out.append(ss)
         labels = dict(svc["metadata"].get("labels") or {})
         labels["endpoints.kubernetes.io/managed-by"] = "endpoint-controller"
-        desired = {
+        desired: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Endpoints",
             "metadata": {"name": name, "namespace": ns, "labels": labels},

@@ -113,7 +113,7 @@ class GarbageCollector(Controller):
                         continue
                     if not dobj["metadata"].get("deletionTimestamp"):
                         self._delete(dinfo, "Foreground")
-                    ref = next(
+                    ref: dict[str, Any] = next(
                         (
                             x
                             for x in dobj["metadata"].get("ownerReferences") or []

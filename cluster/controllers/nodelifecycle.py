@@ -148,8 +148,9 @@ class NodeLifecycleController(Controller):
         taints = list((node.get("spec") or {}).get("taints") or [])
         ours = [t for t in taints if t.get("key") in (UNREACHABLE, NOT_READY)]
         others = [t for t in taints if t.get("key") not in (UNREACHABLE, NOT_READY)]
+        want: list[dict[str, Any]] = []
         if want_key is None:
-            want = []
+            pass
         else:
             prev = {(t.get("key"), t.get("effect")): t for t in ours}
             want = []

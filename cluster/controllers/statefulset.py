@@ -131,7 +131,9 @@ class StatefulSetController(Controller):
         mrs = int(spec.get("minReadySeconds") or 0)
         requeue: float | None = None
         # failed pods are deleted to be recreated
+        p: dict[str, Any] | None
         for i, p in list(pods.items()):
+            assert p is not None
             if (p.get("status") or {}).get("phase") in ("Failed", "Succeeded") and not p["metadata"].get(
                 "deletionTimestamp"
             ):
