@@ -30,7 +30,7 @@ def build_manager(ctx: Context, hpa_query: Any = None) -> ControllerManager:
     from .endpoints import EndpointsController, EndpointSliceController
     from .gc import GarbageCollector
     from .hpa import HPAController
-    from .namespace import EventTTLController, NamespaceController, ServiceAccountController
+    from .namespace import EventTTLController, NamespaceController, ServiceAccountController, TokenController
     from .nodelifecycle import NodeLifecycleController
     from .replicaset import ReplicaSetController
     from .statefulset import StatefulSetController
@@ -38,6 +38,7 @@ def build_manager(ctx: Context, hpa_query: Any = None) -> ControllerManager:
     controllers: list[Controller] = [
         NamespaceController(ctx),
         ServiceAccountController(ctx),
+        TokenController(ctx),
         Scheduler(ctx),
         DeploymentController(ctx),
         ReplicaSetController(ctx),
@@ -62,6 +63,7 @@ def build_controllers(cp: ControlPlane) -> list[Any]:
         node_monitor_grace_period=cp.node_monitor_grace_period,
         prometheus_url=cp.prometheus_url,
         ca_pem=ca,
+        issue_token=lambda ns, sa, uid: cp.authn.issue(ns, sa, uid, bound={"kind": "Secret", "name": sa})[0],
     )
     cp.manager = build_manager(ctx, cp.hpa_query)
     return [cp.manager]

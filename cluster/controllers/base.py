@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ class Context:
     prometheus_url: str | None = None
     hpa_sync_period: float = 15.0
     ca_pem: str = ""
+    # issue_token(namespace, serviceaccount, uid) -> a non-expiring ServiceAccount token
+    issue_token: Callable[[str, str, str], str] | None = None
 
 
 class WorkQueue:

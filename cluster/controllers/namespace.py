@@ -137,3 +137,64 @@ class EventTTLController(Controller):
                     self.reg.delete("events", e["metadata"]["namespace"], e["metadata"]["name"])
                 except errors.APIError:
                     pass
+
+
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+SA_NAME_ANN = "kubernetes.io/service-account.name"
+SA_UID_ANN = "kubernetes.io/service-account.uid"
+
+
+class TokenController(Controller):
+    """Fills legacy ``kubernetes.io/service-account-token`` Secrets (token, ca.crt, namespace)."""
+
+    name = "tokens-controller"
+    watches = ("secrets", "serviceaccounts")
+
+    def on_event(self, r: ResourceInfo, ev: Event) -> None:
+        if r.kind == "Secret":
+            if ev.type != "DELETED" and ev.obj.get("type") == SA_TOKEN_TYPE:
+                self.queue.add(f"{ev.obj['metadata']['namespace']}/{ev.obj['metadata']['name']}")
+        elif ev.type == "DELETED":
+            # tokens of a deleted account are deleted with it
+            ns, sa = ev.obj["metadata"]["namespace"], ev.obj["metadata"]["name"]
+            for s in self.reg.refs("secrets", ns):
+                if (
+                    s.get("type") == SA_TOKEN_TYPE
+                    and (s["metadata"].get("annotations") or {}).get(SA_NAME_ANN) == sa
+                ):
+                    self.queue.add(f"{ns}/{s['metadata']['name']}")
+
+    def initial_keys(self) -> list[str]:
+        return [
+            f"{s['metadata']['namespace']}/{s['metadata']['name']}"
+            for s in self.reg.refs("secrets")
+            if s.get("type") == SA_TOKEN_TYPE
+        ]
+
+    def sync(self, key: str) -> None:
+        import base64
+
+        ns, name = split_key(key)
+        secret = self.reg.try_get("secrets", ns, name)
+        if secret is None or self.ctx.issue_token is None:
+            return
+        ann = secret["metadata"].get("annotations") or {}
+        sa = self.reg.try_get("serviceaccounts", ns, ann.get(SA_NAME_ANN, ""))
+        if sa is None or (ann.get(SA_UID_ANN) and ann[SA_UID_ANN] != sa["metadata"]["uid"]):
+            try:
+                self.reg.delete("secrets", ns, name)
+            except errors.APIError:
+                pass
+            return
+        data = secret.get("data") or {}
+        if data.get("token"):
+            return
+        token = self.ctx.issue_token(ns or "", sa["metadata"]["name"], sa["metadata"]["uid"])
+        data = dict(data)
+        data["token"] = base64.b64encode(token.encode()).decode()
+        data["namespace"] = base64.b64encode((ns or "").encode()).decode()
+        if self.ctx.ca_pem:
+            data["ca.crt"] = base64.b64encode(self.ctx.ca_pem.encode()).decode()
+        secret["data"] = data
+        secret["metadata"].setdefault("annotations", {})[SA_UID_ANN] = sa["metadata"]["uid"]
+        self.reg.update("secrets", ns, name, secret)

@@ -246,3 +246,29 @@ async def test_service_account_tokens_expire_and_die_with_the_account(cp: Contro
     assert st == 401
     for a in (robot, robot2, admin):
         await a.close()
+
+
+async def test_legacy_service_account_token_secrets_are_filled(cp: ControlPlane) -> None:
+    import base64
+
+    admin = Api(cp.url, cp.admin_token)
+    await admin.post("/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "prom"}})
+    st, s = await admin.post(
+        "/api/v1/namespaces/default/secrets",
+        {
+            "metadata": {"name": "prom-token", "annotations": {"kubernetes.io/service-account.name": "prom"}},
+            "type": "kubernetes.io/service-account-token",
+        },
+    )
+    assert st == 201
+    await cp.settle()
+    st, s = await admin.get("/api/v1/namespaces/default/secrets/prom-token")
+    token = base64.b64decode(s["data"]["token"]).decode()
+    assert base64.b64decode(s["data"]["namespace"]) == b"default"
+    st, r = await admin.post("/apis/authentication.k8s.io/v1/tokenreviews", {"spec": {"token": token}})
+    assert r["status"]["user"]["username"] == "system:serviceaccount:default:prom"
+    await admin.delete("/api/v1/namespaces/default/serviceaccounts/prom")
+    await cp.settle()
+    st, _ = await admin.get("/api/v1/namespaces/default/secrets/prom-token")
+    assert st == 404
+    await admin.close()
