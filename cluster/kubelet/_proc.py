@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def _boot_time() -> float:
 
 
 BOOT_TIME = _boot_time()
+_SETPRIV = shutil.which("setpriv") is not None
 
 
 def _child_setup() -> None:  # runs in the child between fork and exec
@@ -253,16 +255,30 @@ class Process:
     def start(self) -> None:
         """Spawn; raises ``OSError`` (e.g. command not found)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        exe = self.argv[0]
+        if "/" not in exe:
+            found = shutil.which(exe, path=self.env.get("PATH", os.defpath))
+            if found is None:
+                raise FileNotFoundError(2, f'executable file not found in $PATH: "{exe}"')
+        elif not os.access(os.path.join(self.cwd, exe), os.X_OK):
+            raise FileNotFoundError(2, f'no such file or directory: "{exe}"')
+        # PR_SET_PDEATHSIG through setpriv(1) when available: no Python code between fork
+        # and exec (safe with threads, and lets subprocess use vfork/posix_spawn)
+        argv, pre = (
+            (["setpriv", "--pdeathsig", "KILL", "--", *self.argv], None)
+            if _SETPRIV
+            else (self.argv, _child_setup)
+        )
         with open(self.log_path, "ab", buffering=0) as logf:
             self.popen = subprocess.Popen(
-                self.argv,
+                argv,
                 env=self.env,
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=logf,
                 start_new_session=True,
-                preexec_fn=_child_setup,
+                preexec_fn=pre,
                 close_fds=True,
             )
         self.pid = self.popen.pid

@@ -483,3 +483,24 @@ async def test_node_fault_annotation_crashes_and_recovers(env: Env) -> None:
         15,
         what="recovery",
     )
+
+
+async def test_missing_executable_is_a_start_error(env: Env) -> None:
+    pod = {
+        "metadata": {"name": "x", "namespace": "default"},
+        "spec": {
+            "nodeName": NODE,
+            "containers": [{"name": "c", "image": "busybox", "command": ["no-such-binary-heron"]}],
+        },
+    }
+    env.api.put("v1", "pods", pod)
+
+    def start_error() -> bool:
+        last = (env.cstatus("x").get("lastState") or {}).get("terminated") or {}
+        return last.get("reason") == "StartError" and last.get("exitCode") == 128
+
+    await wait_for(start_error, 10, what="StartError")
+    assert (
+        'executable file not found in $PATH: "no-such-binary-heron"'
+        in env.cstatus("x")["lastState"]["terminated"]["message"]
+    )
