@@ -504,3 +504,29 @@ async def test_missing_executable_is_a_start_error(env: Env) -> None:
         'executable file not found in $PATH: "no-such-binary-heron"'
         in env.cstatus("x")["lastState"]["terminated"]["message"]
     )
+
+
+async def test_logs_follow_and_tail(env: Env) -> None:
+    pod = {
+        "metadata": {"name": "f", "namespace": "default"},
+        "spec": {
+            "nodeName": NODE,
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "command": ["sh", "-c", "echo one; echo two; sleep 0.6; echo three"],
+                }
+            ],
+        },
+    }
+    env.api.put("v1", "pods", pod)
+    await wait_for(lambda: "running" in (env.cstatus("f").get("state") or {}), 10, what="running")
+    await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{env.kubelet_url}/containerLogs/default/f/c?follow=true") as r:
+            text = await asyncio.wait_for(r.text(), 10)  # ends when the container exits
+        assert text == "one\ntwo\nthree\n"
+        async with s.get(f"{env.kubelet_url}/containerLogs/default/f/c?tailLines=1") as r:
+            assert await r.text() == "three\n"
