@@ -87,6 +87,7 @@ class Registry:
         self.after_write: list[Callable[[str, ResourceInfo, dict[str, Any]], None]] = []
         self.crd_changed: list[Callable[[], None]] = []
         self._event_seq = 0
+        self._event_index: dict[tuple[Any, ...], str] = {}
         self._restore_crds()
 
     # ---- helpers -----------------------------------------------------
@@ -1115,23 +1116,22 @@ class Registry:
         source = {"component": component}
         if host:
             source["host"] = host
-        for _, e in self.store.list_refs(ev_r.prefix(ns)):
-            io = e.get("involvedObject", {})
-            if (
-                io.get("uid") == ref["uid"]
-                and e.get("reason") == reason
-                and e.get("message") == message
-                and e.get("type") == type_
-                and e.get("source", {}).get("component") == component
-            ):
+        agg_key = (ns, ref["uid"], reason, message, type_, component)
+        known = self._event_index.get(agg_key)
+        if known is not None:
+            e = self.store.get_ref(ev_r.key(ns, known))
+            if e is not None:
                 upd = json.loads(json.dumps(e))
                 upd["count"] = int(upd.get("count") or 1) + 1
                 upd["lastTimestamp"] = now
                 try:
-                    self.store.update(ev_r.key(ns, upd["metadata"]["name"]), upd)
+                    self.store.update(ev_r.key(ns, known), upd)
                 except (NotFound, Conflict):
                     pass
                 return
+            del self._event_index[agg_key]
+        if len(self._event_index) > 50000:
+            self._event_index.clear()
         self._event_seq += 1
         name = f"{meta.get('name')}.{int(self.clock.now() * 1e9) + self._event_seq:x}"
         ev = {
@@ -1153,6 +1153,7 @@ class Registry:
         _ = micro
         try:
             self.create(ev_r, ns, ev)
+            self._event_index[agg_key] = name
         except errors.APIError as e:
             log.debug("event not recorded: %s", e.message)
 
