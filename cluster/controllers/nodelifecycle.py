@@ -173,7 +173,9 @@ class NodeLifecycleController(Controller):
         ready = objects.condition(node, "Ready")
         node_down = ready is not None and ready.get("status") != "True"
         requeue = 0.0
-        for p in self.reg.list_items("pods", field_selector=f"spec.nodeName={name}"):
+        if not taints and not node_down:
+            return requeue
+        for p in [p for p in self.reg.refs("pods") if (p.get("spec") or {}).get("nodeName") == name]:
             ns, pname = p["metadata"]["namespace"], p["metadata"]["name"]
             if p["metadata"].get("deletionTimestamp"):
                 # the kubelet of a dead node never confirms: force-delete after the grace period

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from cluster import objects
 from cluster.apiserver import errors
 from cluster.apiserver.resources import ResourceInfo
-from cluster.apiserver.selectors import label_selector_matches
+from cluster.apiserver.selectors import label_selector_matches, matches_labels, selector_requirements
 from cluster.store import Event
 
 from .base import Controller, obj_key, split_key
@@ -90,7 +89,11 @@ class ReplicaSetController(Controller):
     def _owned_pods(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
         ns = owner["metadata"]["namespace"]
         uid = owner["metadata"]["uid"]
-        sel = owner.get("spec", {}).get("selector")
+        reqs = selector_requirements(owner.get("spec", {}).get("selector"))
+
+        def sel_ok(labels: dict[str, str]) -> bool:
+            return reqs is not None and matches_labels(reqs, labels)
+
         out = []
         for p in self.reg.refs("pods", ns):
             ref = objects.controller_ref(p)
@@ -98,7 +101,7 @@ class ReplicaSetController(Controller):
             if ref is not None:
                 if ref.get("uid") != uid:
                     continue
-                if not label_selector_matches(sel, labels):
+                if not sel_ok(labels):
                     # release
                     self._patch_owner(p, remove_uid=uid)
                     continue
@@ -106,7 +109,7 @@ class ReplicaSetController(Controller):
             elif (
                 not owner["metadata"].get("deletionTimestamp")
                 and not p["metadata"].get("deletionTimestamp")
-                and label_selector_matches(sel, labels)
+                and sel_ok(labels)
                 and objects.pod_active(p)
             ):
                 # adopt
@@ -176,29 +179,41 @@ class ReplicaSetController(Controller):
                         rs, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}", self.name
                     )
                     active.remove(p)
-        return self._update_status(rs, ns, name)
+        return self._update_status(rs, ns, name, active)
 
-    def _update_status(self, rs: dict[str, Any], ns: str | None, name: str) -> float | None:
+    def _update_status(
+        self, rs: dict[str, Any], ns: str | None, name: str, active: list[dict[str, Any]]
+    ) -> float | None:
         now = self.clock.now()
-        pods = [
-            p
-            for p in self.reg.refs("pods", ns)
-            if (objects.controller_ref(p) or {}).get("uid") == rs["metadata"]["uid"] and objects.pod_active(p)
-        ]
+        uid = rs["metadata"]["uid"]
         mrs = int(rs["spec"].get("minReadySeconds") or 0)
-        tlabels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-        ready = [p for p in pods if objects.pod_ready(p)]
-        available = [p for p in pods if objects.pod_available(p, mrs, now)]
+        tl = (((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}).items()
+        pods_r = self.reg.info("pods")
+        get_ref = self.reg.store.get_ref
+        n = ready_n = avail_n = labeled = 0
+        # re-read the pods this sync knows about: their latest state
+        for p in active:
+            cur = get_ref(pods_r.key(ns, p["metadata"]["name"]))
+            if (
+                cur is None
+                or not objects.pod_active(cur)
+                or (objects.controller_ref(cur) or {}).get("uid") != uid
+            ):
+                continue
+            n += 1
+            if objects.pod_ready(cur):
+                ready_n += 1
+                if objects.pod_available(cur, mrs, now):
+                    avail_n += 1
+            lb = cur["metadata"].get("labels") or {}
+            if all(lb.get(k) == v for k, v in tl):
+                labeled += 1
         status = dict(rs.get("status") or {})
         new = {
-            "replicas": len(pods),
-            "fullyLabeledReplicas": sum(
-                1
-                for p in pods
-                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in tlabels.items())
-            ),
-            "readyReplicas": len(ready),
-            "availableReplicas": len(available),
+            "replicas": n,
+            "fullyLabeledReplicas": labeled,
+            "readyReplicas": ready_n,
+            "availableReplicas": avail_n,
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
         for k in ("readyReplicas", "availableReplicas"):
@@ -207,10 +222,10 @@ class ReplicaSetController(Controller):
         conds = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
         if conds:
             new["conditions"] = conds
-        if json.dumps(new, sort_keys=True) != json.dumps(status, sort_keys=True):
+        if new != status:
             rs2 = dict(rs)
             rs2["status"] = new
             self.reg.update_status(self.resource, ns, name, rs2)
-        if mrs and len(ready) > len(available):
+        if mrs and ready_n > avail_n:
             return float(mrs)
         return None
