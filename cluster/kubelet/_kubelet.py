@@ -117,6 +117,7 @@ class Kubelet:
         self._events: asyncio.Queue[Obj] = asyncio.Queue(maxsize=500)
         self._event_seen: dict[tuple[str, ...], tuple[str, int, str]] = {}
         self._runner: Any = None
+        self._server: Any = None
         self._node_ready_since = rfc3339()
         self._lease_ok = True
         api = urlsplit(client.base_url)

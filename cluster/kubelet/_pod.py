@@ -142,7 +142,7 @@ class PodWorker:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._status_task: asyncio.Task[None] | None = None
-        self._ctasks: list[asyncio.Task[None]] = []
+        self._ctasks: list[asyncio.Task[bool]] = []
         self._term_task: asyncio.Task[None] | None = None
         self._resume(pod.get("status") or {})
 
@@ -787,7 +787,8 @@ def _rewrite_paths(s: str, mounts: list[tuple[str, Path]]) -> str:
         pat = _MOUNT_CACHE.get(mp)
         if pat is None:
             pat = _MOUNT_CACHE[mp] = re.compile(r"(?<![\w./-])" + re.escape(mp) + r"(?![\w.-])")
-        s = pat.sub(lambda m, target=str(link): target, s)
+        target = str(link)
+        s = pat.sub(lambda _m: target, s)  # noqa: B023 (used immediately)
     return s
 
 

@@ -72,7 +72,8 @@ class KubeletServer:
     def _find(self, ns: str, name: str) -> PodWorker | None:
         cands = [w for w in self.k.workers.values() if w.ns == ns and w.name == name]
         live = [w for w in cands if not w.terminating]
-        return (live or cands or [None])[0]
+        best = live or cands
+        return best[0] if best else None
 
     async def pods(self, request: web.Request) -> web.Response:
         items = []

@@ -128,7 +128,7 @@ class Volumes:
         return _items(src, data, f'configmap "{src["name"]}"')
 
     def _secret_files(self, ns: str, src: Obj) -> dict[str, bytes]:
-        name = src.get("secretName") or src.get("name")
+        name = str(src.get("secretName") or src.get("name") or "")
         sec = self.secrets(ns, name)
         if sec is None:
             if src.get("optional"):

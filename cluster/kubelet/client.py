@@ -123,7 +123,9 @@ class KubeClient:
         ctx_name = context or cfg.get("current-context")
         ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
         cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-        user = next((u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {})
+        user: dict[str, Any] = next(
+            (u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {}
+        )
         token = user.get("token")
         if not token and user.get("tokenFile"):
             token = Path(user["tokenFile"]).read_text().strip()
@@ -243,7 +245,12 @@ class KubeClient:
         return await self.request("DELETE", path, body=body, params=params)
 
     async def watch(
-        self, path: str, resource_version: str | None = None, timeout_s: int | None = None, **params: Any
+        self,
+        path: str,
+        resource_version: str | None = None,
+        *,
+        timeout_s: int | None = None,
+        params: dict[str, str] | None = None,
     ) -> AsyncIterator[Obj]:
         """Yield watch events (``{"type": ..., "object": ...}``) until the stream ends."""
         q: dict[str, str] = {
@@ -253,7 +260,7 @@ class KubeClient:
         }
         if resource_version:
             q["resourceVersion"] = resource_version
-        q.update({k: str(v) for k, v in params.items()})
+        q.update(params or {})
         async with self._sess().get(
             self.base_url + path,
             params=q,
@@ -366,7 +373,7 @@ class Informer:
                     need_list = False
                     self.available = True
                     self.synced.set()
-                async for ev in self.client.watch(self.path, self.resource_version, **self.params):
+                async for ev in self.client.watch(self.path, self.resource_version, params=self.params):
                     backoff = 0.2
                     et = ev.get("type")
                     o = ev.get("object") or {}

@@ -499,14 +499,14 @@ def _node(b: Builder, node: Obj) -> None:
     ):
         for r, q in sorted((st.get(kind) or {}).items()):
             try:
-                v = parse_quantity(q)
+                qv = parse_quantity(q)
             except ValueError:
                 continue
             b.g(
                 name,
                 f"[STABLE] The {kind} for different resources of a node.",
                 {**base, "resource": _res_name(r), "unit": _unit(r)},
-                v,
+                qv,
             )
 
 

@@ -129,7 +129,7 @@ def routes_of(ing: Obj) -> list[Route]:
                     ns,
                     name,
                     svc["name"],
-                    port.get("number") if port.get("number") is not None else port.get("name", ""),
+                    port["number"] if port.get("number") is not None else str(port.get("name", "")),
                     rewrite,
                     regex,
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +29,7 @@ from ._common import (
 
 ORDERS = Counter("shop_orders_total", "Checkouts by result.", ["result"])
 
-PRODUCTS = [
+PRODUCTS: list[dict[str, Any]] = [
     {"id": "heron-mug", "name": "Heron mug", "price_cents": 1200},
     {"id": "heron-tee", "name": "Heron T-shirt", "price_cents": 2500},
     {"id": "heron-sticker", "name": "Heron sticker pack", "price_cents": 400},
