@@ -388,13 +388,17 @@ async def api():
     fake = FakeAPIServer()
     app = web.Application()
     app.router.add_get("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     fake.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     yield fake
+    # End the open watch streams so the server shuts down at once.
+    for qs in fake.queues.values():
+        for q in list(qs):
+            q.put_nowait(None)
     await runner.cleanup()
 
 
