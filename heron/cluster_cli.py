@@ -49,7 +49,51 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
     p.add_argument("--insecure-http", action="store_true", help="serve plain HTTP instead of HTTPS")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_cmd_cluster)
+    _register_node_commands(p)
     return p
+
+
+def _register_node_commands(p: argparse.ArgumentParser) -> None:
+    """``heron cluster fault ...`` and ``heron cluster node stop|start NAME`` (node side, cluster.faults)."""
+    try:
+        from cluster import faults
+    except ImportError:  # node side not present
+        return
+    sub = p.add_subparsers(dest="cluster_command", metavar="{fault,node}")
+    f = sub.add_parser("fault", help="inject or clear a fault (latency, errors, crash, leak, node down)")
+    faults.build_parser(f)
+    f.set_defaults(func=_cmd_fault)
+    n = sub.add_parser("node", help="stop or start a node's kubelet (its pods move elsewhere)")
+    n.add_argument("action", choices=["stop", "start"])
+    n.add_argument("name", help="node name, e.g. node-2")
+    n.add_argument("--kubeconfig", help="default: $KUBECONFIG, else ./heron-data/cluster/kubeconfig")
+    n.add_argument("--server")
+    n.add_argument("--token")
+    n.set_defaults(func=_cmd_node)
+
+
+def _cmd_fault(args: argparse.Namespace) -> int:
+    from cluster import faults
+
+    return asyncio.run(faults.run(args))
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    from cluster import faults
+
+    async def go() -> int:
+        client = faults.client_from_args(args)
+        try:
+            await faults.set_node_down(client, args.name, args.action == "stop")
+        except Exception as e:  # noqa: BLE001 - report, do not trace
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        finally:
+            await client.close()
+        print(f"node {args.name}: {'stopped' if args.action == 'stop' else 'started'}")
+        return 0
+
+    return asyncio.run(go())
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
