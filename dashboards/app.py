@@ -26,9 +26,10 @@ from .pages import (
     parse_query,
     suggestions,
 )
-from .panels import format_table, sort_rows
+from .panels import format_table, sort_rows, table_body, table_head
 from .provisioning import SHIPPED_DIR, DashboardStore
 from .runner import Runner
+from .templating import ALL_VALUE
 from .timeutil import parse_interval_ms, parse_time
 
 __all__ = ["Config", "create_app", "serve"]
@@ -50,7 +51,11 @@ class Config:
 
 
 CSS = """
-:root { --bg:#111217; --panel:#181b1f; --border:#2c3235; --text:#ccccdc; --muted:#8e8e9e; --accent:#3d71d9; --err:#e02f44; }
+:root { --bg:#111217; --panel:#181b1f; --border:#2c3235; --text:#ccccdc; --muted:#8e8e9e; --accent:#3d71d9; --err:#e02f44;
+  --Dash-Fill-Inverse-Strong:#111217; --Dash-Text-Primary:#ccccdc; --Dash-Text-Strong:#d8d9e3; --Dash-Text-Weak:#8e8e9e;
+  --Dash-Text-Disabled:#6e6e7e; --Dash-Stroke-Strong:#2c3235; --Dash-Stroke-Weak:#2c3235; --Dash-Fill-Interactive-Strong:#3d71d9;
+  --Dash-Fill-Interactive-Weak:rgba(204,204,220,.04); --Dash-Fill-Primary-Hover:rgba(204,204,220,.08);
+  --Dash-Fill-Primary-Active:rgba(204,204,220,.14); --Dash-Fill-Disabled:rgba(204,204,220,.06); }
 * { box-sizing: border-box; }
 html, body { overflow-x:hidden; }
 body { margin:0; background:var(--bg); color:var(--text); font-family: Inter, Helvetica, Arial, sans-serif; font-size:13px; }
@@ -109,7 +114,11 @@ h1 { font-size:20px; font-weight:500; margin:6px 0 10px; } h2 { font-size:16px; 
 .bar-value { width:80px; text-align:right; font-weight:500; }
 .bargauge-v { flex-direction:row; align-items:stretch; } .bargauge-v .bar-row { flex-direction:column-reverse; flex:1; }
 .bargauge-v .bar-track { width:100%; display:flex; align-items:flex-end; } .bargauge-v .bar-fill { width:100%; }
-.table-wrap { height:100%; overflow:hidden; }
+.table-wrap { height:100%; overflow:auto; }
+.panel-table thead th { position:sticky; top:0; background:var(--panel); z-index:1; }
+.panel-table td, .panel-table th { white-space:nowrap; max-width:360px; overflow:hidden; text-overflow:ellipsis; }
+.num { text-align:right !important; }
+.th-btn { background:none; border:none; color:#6e9fff; font:inherit; font-weight:500; cursor:pointer; padding:0; }
 .text-panel { padding:4px 8px; overflow:auto; height:100%; } .text-panel p { margin:4px 0; }
 .row-header { display:flex; align-items:center; } .row-btn { background:none; border:none; color:var(--text); font-size:14px; font-weight:500; cursor:pointer; padding:0; }
 .footer { margin-top:12px; font-size:11px; }
@@ -142,8 +151,8 @@ h1 { font-size:20px; font-weight:500; margin:6px 0 10px; } h2 { font-size:16px; 
 .imp-ok { padding:8px; background:rgba(55,135,45,.2); border:1px solid #37872d; margin:8px 0; } .imp-note { margin:2px 0; }
 .target-error { color:#ff7383; max-width:400px; word-break:break-word; }
 .dashlist { margin:4px 12px; padding-left:16px; }
-.Select-control, .dash-dropdown .Select-control { background:#111217 !important; border-color:var(--border) !important; }
-.dash-dropdown, .time-preset, .refresh-picker, .var-select, .tag-filter { color:#111; font-size:12px; }
+.dash-dropdown { font-size:12px; min-height:30px; }
+.dash-dropdown-content { background:#181b1f; color:var(--text); border:1px solid var(--border); }
 """
 
 
@@ -301,6 +310,22 @@ def _relayout_range(relayout: Any, tz: int) -> tuple[int, int] | None:
     return s, e
 
 
+def _user_trigger() -> Any:
+    """The id of the input a user changed, or None for Dash's initial calls.
+
+    Dash also calls a callback when its input components are inserted into the page (each time a
+    page renders); then several inputs are "triggered" at once, with their initial values.
+    """
+    trig = ctx.triggered
+    if len(trig) != 1:
+        return None
+    prop = str(trig[0].get("prop_id", ""))
+    value = trig[0].get("value")
+    if prop.endswith((".n_clicks", ".n_submit", ".n_intervals")) and not value:
+        return None
+    return ctx.triggered_id
+
+
 def _dependents(state: AppState, uid: str, changed: str) -> set[str]:
     """Variables whose query (transitively) refers to ``changed``."""
     from .templating import variable_dependencies
@@ -402,7 +427,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         pathname,
         client,
     ):  # noqa: ANN001, ANN202
-        trig = ctx.triggered_id
+        trig = _user_trigger()
         if trig is None or not (pathname or "").startswith("/d/"):
             return no_update
         q = parse_query(search)
@@ -433,6 +458,11 @@ def create_app(config: Config | None = None) -> dash.Dash:
                 else ([] if value is None else [str(value)])
             )
             old = q.get(f"var-{name}", [])
+            if ALL_VALUE in values and len(values) > 1:
+                # Grafana: picking All clears the others; picking a value while All is on clears All
+                values = (
+                    [ALL_VALUE] if ALL_VALUE not in old and old else [v for v in values if v != ALL_VALUE]
+                )
             if values == old:
                 return no_update
             if values:
@@ -464,6 +494,8 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def dashboard_refresh(_n: Any, _i: Any, tick: Any) -> Any:
+        if _user_trigger() is None:
+            return no_update
         return (tick or 0) + 1
 
     @app.callback(
@@ -474,7 +506,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def toggle_row(clicks: list[Any], rows: Any, pathname: str) -> Any:
-        trig = ctx.triggered_id
+        trig = _user_trigger()
         if not isinstance(trig, dict) or not any(clicks or []):
             return no_update
         if not ctx.triggered or not ctx.triggered[0].get("value"):
@@ -498,26 +530,36 @@ def create_app(config: Config | None = None) -> dash.Dash:
         return rows
 
     @app.callback(
-        Output({"type": "table", "key": MATCH}, "data"),
-        Input({"type": "table", "key": MATCH}, "sort_by"),
+        Output({"type": "thead", "key": MATCH}, "children"),
+        Output({"type": "tbody", "key": MATCH}, "children"),
+        Output({"type": "table-raw", "key": MATCH}, "data"),
+        Input({"type": "th", "key": MATCH, "col": ALL}, "n_clicks"),
         State({"type": "table-raw", "key": MATCH}, "data"),
         prevent_initial_call=True,
     )
-    def sort_table(sort_by: Any, raw: Any) -> Any:
-        if not raw:
-            return no_update
+    def sort_table(clicks: list[Any], raw: Any) -> Any:
+        trig = _user_trigger()
+        if not raw or not isinstance(trig, dict) or not any(clicks or []):
+            return no_update, no_update, no_update
         columns: list[str] = raw["columns"]
+        col = columns[int(trig["col"])]
+        cur = raw.get("sort")
+        desc = not cur[1] if cur and cur[0] == col else True  # first click sorts descending, then toggles
         rows = [
-            {k: (math.nan if v is None and k.startswith("Value") else v) for k, v in r.items()}
+            {k: (math.nan if v is None and k in raw.get("numeric", []) else v) for k, v in r.items()}
             for r in raw["rows"]
         ]
-        if sort_by:
-            col_id = sort_by[0]["column_id"]
-            i = int(col_id[1:])
-            rows = sort_rows(rows, columns[i], sort_by[0].get("direction") == "desc")
+        rows = sort_rows(rows, col, desc)
         fcs = {c: FieldConfig(unit=u[0], decimals=u[1]) for c, u in (raw.get("units") or {}).items()}
         shown = format_table(columns, rows, fcs, int(raw.get("tz") or 0))
-        return [{f"c{i}": r.get(c, "") for i, c in enumerate(columns)} for r in shown]
+        numeric = set(raw.get("numeric") or [])
+        key = str(trig["key"])
+        raw = dict(raw, sort=[col, desc])
+        return (
+            table_head(key, columns, (col, desc), numeric).children,
+            table_body(columns, shown, numeric),
+            raw,
+        )
 
     # ------------------------------------------------------------------ dashboards list
 
@@ -528,6 +570,8 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def filter_list(query: str | None, tags: list[str] | None) -> Any:
+        if _user_trigger() is None:
+            return no_update
         return dashboard_rows(state.store.list(), query or "", tags or [])
 
     # ------------------------------------------------------------------ explore
@@ -552,7 +596,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def explore_controls(_r, _s, preset, _a, _b, _c, _z, _sb, _sf, relayouts, expr, f, t, search, client):  # noqa: ANN001, ANN202
-        trig = ctx.triggered_id
+        trig = _user_trigger()
         if trig is None:
             return no_update
         q = parse_query(search)
@@ -587,10 +631,14 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def explore_refresh(_n: Any, tick: Any) -> Any:
+        if _user_trigger() is None:
+            return no_update
         return (tick or 0) + 1
 
     @app.callback(Output("ex-suggest", "children"), Input("ex-expr", "value"), prevent_initial_call=True)
     def explore_suggest(expr: str | None) -> Any:
+        if _user_trigger() is None:
+            return no_update
         items = suggestions(state, expr or "")
         return [
             html.Button(
@@ -609,7 +657,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def explore_apply(clicks: list[Any], expr: str | None) -> Any:
-        trig = ctx.triggered_id
+        trig = _user_trigger()
         if not isinstance(trig, dict) or not any(clicks or []):
             return no_update
         return apply_suggestion(expr or "", str(trig["value"]), str(trig["kind"]))
@@ -628,7 +676,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def silence_create(n: Any, matchers: str, duration: str, creator: str, comment: str, tick: Any) -> Any:
-        if not n:
+        if not n or _user_trigger() is None:
             return no_update, no_update
         try:
             sid = create_silence(state, matchers or "", duration or "2h", creator or "", comment or "")
@@ -643,7 +691,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def silence_expire(clicks: list[Any], tick: Any) -> Any:
-        trig = ctx.triggered_id
+        trig = _user_trigger()
         if not isinstance(trig, dict) or not any(clicks or []) or not ctx.triggered[0].get("value"):
             return no_update
         try:
@@ -663,6 +711,8 @@ def create_app(config: Config | None = None) -> dash.Dash:
         prevent_initial_call=True,
     )
     def import_dashboard(_n: Any, contents: str | None, text: str | None, filename: str | None) -> Any:
+        if _user_trigger() is None:
+            return no_update
         src = "pasted JSON"
         raw: str | bytes = text or ""
         if ctx.triggered_id == "imp-upload" and contents:

@@ -249,6 +249,7 @@ def _variables_bar(variables: dict[str, ResolvedVariable]) -> html.Div:
                 options=opts,
                 value=value,
                 multi=v.multi,
+                debounce=v.multi,  # multi-value: apply when the menu closes, as Grafana does
                 clearable=False,
                 className="var-select",
                 placeholder="",
@@ -551,7 +552,9 @@ def _explore_results(state: AppState, expr: str, tr: TimeRange, tz: int, width: 
         targets=[target],
         options={"legend": {"showLegend": True, "displayMode": "list"}, "tooltip": {"mode": "multi"}},
     )
-    ctx = RenderContext("", tr, {}, width, tz, _now_ms(), state.scrape_interval_ms)
+    ctx = RenderContext(
+        "", tr, {}, width, tz, _now_ms(), state.scrape_interval_ms, zoom_graph_type="ex-graph"
+    )
     inst = PanelInstance(panel, "explore", 0, 0, 24, 10)
     req = QueryRequest("explore", target, real, False, start, end, qi)
     if isinstance(rng, ApiError | Exception):
@@ -642,7 +645,11 @@ def _inspector(items: list[tuple[str, Inspect | None, Any]], qi: Any, expr: str,
                 [
                     html.Td(kind),
                     html.Td(f"{insp.method} {insp.url}"),
-                    html.Td(html.Pre(urllib.parse.urlencode(insp.params), className="inspect-params")),
+                    html.Td(
+                        html.Pre(
+                            "\n".join(f"{k}={v}" for k, v in insp.params.items()), className="inspect-params"
+                        )
+                    ),
                     html.Td(str(insp.status)),
                     html.Td(f"{insp.duration_ms:.1f} ms" + (" (cached)" if insp.cached else "")),
                     html.Td(f"{insp.bytes:,} B"),
@@ -707,13 +714,13 @@ def suggestions(state: AppState, expr: str) -> list[tuple[str, str]]:
             vals = state.prometheus.label_values(label, [metric] if metric else None)
             return [(v, "value") for v in vals if v.startswith(prefix)][:30]
         m = re.search(r"([A-Za-z_:][A-Za-z0-9_:]*)$", expr)
-        if not m:
-            return []
-        tok = m.group(1)
-        if brace:
+        tok = m.group(1) if m else ""
+        if brace and (m or re.search(r"[{,]\s*$", expr)):
             metric = _metric_before_brace(expr)
             names = state.prometheus.label_names([metric] if metric else None)
             return [(n, "label") for n in names if n.startswith(tok) and n != "__name__"][:30]
+        if not m:
+            return []
         if re.search(r"(by|without|on|ignoring|group_left|group_right)\s*\([^)]*$", expr):
             return [(n, "label") for n in state.prometheus.label_names() if n.startswith(tok)][:30]
         metrics = state.prometheus.label_values("__name__")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from dash import dash_table, dcc, html
+from dash import dcc, html
 
 from .model import PALETTE, FieldConfig, Threshold, named_color, threshold_color
 from .runner import (
@@ -333,8 +333,8 @@ def _legend(
     return html.Div(items, className=cls + " legend-list")
 
 
-def _graph(fig: dict[str, Any], key: str, zoomable: bool = False) -> dcc.Graph:
-    gid: Any = {"type": "ts-graph", "key": key} if zoomable else {"type": "graph", "key": key}
+def _graph(fig: dict[str, Any], key: str, zoomable: str = "") -> dcc.Graph:
+    gid: Any = {"type": zoomable, "key": key} if zoomable else {"type": "graph", "key": key}
     return dcc.Graph(id=gid, figure=fig, config=GRAPH_CONFIG, className="panel-graph", responsive=True)
 
 
@@ -528,7 +528,7 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
         layout["bargap"] = 0.1
     layout["uirevision"] = inst.key
     fig = {"data": traces, "layout": layout}
-    body: list[Any] = [_graph(fig, inst.key, zoomable=True)]
+    body: list[Any] = [_graph(fig, inst.key, zoomable=ctx.zoom_graph_type)]
     if show_legend and legend_rows:
         body.append(
             _legend(
@@ -903,47 +903,59 @@ def format_table(
     return out
 
 
+def table_body(columns: list[str], shown: list[dict[str, Any]], numeric: set[str]) -> list[Any]:
+    """``<tr>`` rows of formatted cells (numbers right-aligned)."""
+    return [
+        html.Tr([html.Td(r.get(c, ""), className="num" if c in numeric else None) for c in columns])
+        for r in shown
+    ]
+
+
+def table_head(key: str, columns: list[str], sort: tuple[str, bool] | None, numeric: set[str]) -> html.Tr:
+    """Header row: each column a button that sorts by it."""
+    cells = []
+    for i, c in enumerate(columns):
+        mark = ""
+        if sort and sort[0] == c:
+            mark = " ↓" if sort[1] else " ↑"
+        cells.append(
+            html.Th(
+                html.Button(
+                    c + mark, id={"type": "th", "key": key, "col": i}, className="th-btn", n_clicks=0
+                ),
+                className="num" if c in numeric else None,
+            )
+        )
+    return html.Tr(cells)
+
+
 def render_table(inst: PanelInstance, data: PanelData, ctx: RenderContext) -> tuple[Any, str]:
     columns, rows, fcs = table_rows(inst, data, ctx)
     if not rows:
         return html.Div(inst.panel.field_config.no_value or "No data", className="no-data"), "nodata"
     shown = format_table(columns, rows, fcs, ctx.tz_offset_min)
-    ids = [f"c{i}" for i in range(len(columns))]
-    table = dash_table.DataTable(
-        id={"type": "table", "key": inst.key},
-        columns=[{"name": c, "id": i} for c, i in zip(columns, ids, strict=True)],
-        data=[{i: r.get(c, "") for c, i in zip(columns, ids, strict=True)} for r in shown],
-        sort_action="custom",
-        sort_mode="single",
-        sort_by=[],
-        page_action="none",
-        style_table={"height": f"{panel_height_px(inst.h) - 40}px", "overflowY": "auto"},
-        style_header={"backgroundColor": "#22252b", "color": TEXT, "fontWeight": "500", "border": "none"},
-        style_cell={
-            "backgroundColor": "#181b1f",
-            "color": TEXT,
-            "border": "none",
-            "borderBottom": "1px solid #2c3235",
-            "fontFamily": "Inter, Helvetica, Arial, sans-serif",
-            "fontSize": "12px",
-            "textAlign": "left",
-            "padding": "4px 8px",
-            "maxWidth": "360px",
-            "overflow": "hidden",
-            "textOverflow": "ellipsis",
-        },
-        style_cell_conditional=[
-            {"if": {"column_id": i}, "textAlign": "right"}
-            for c, i in zip(columns, ids, strict=True)
-            if c.startswith("Value") or fcs.get(c) and fcs[c].unit
-        ],
-    )
+    numeric = {
+        c for c in columns if any(isinstance(r.get(c), float | int) and c != "Time" for r in rows[:50])
+    }
+    sort_by = inst.panel.options.get("sortBy") if isinstance(inst.panel.options.get("sortBy"), list) else []
+    sort = None
+    if sort_by and isinstance(sort_by[0], dict) and sort_by[0].get("displayName") in columns:
+        sort = (str(sort_by[0]["displayName"]), bool(sort_by[0].get("desc")))
     raw = {
         "columns": columns,
         "rows": rows,
         "units": {c: [fc.unit, fc.decimals] for c, fc in fcs.items()},
         "tz": ctx.tz_offset_min,
+        "numeric": sorted(numeric),
+        "sort": list(sort) if sort else None,
     }
+    table = html.Table(
+        [
+            html.Thead(table_head(inst.key, columns, sort, numeric), id={"type": "thead", "key": inst.key}),
+            html.Tbody(table_body(columns, shown, numeric), id={"type": "tbody", "key": inst.key}),
+        ],
+        className="data-table panel-table",
+    )
     store = dcc.Store(id={"type": "table-raw", "key": inst.key}, data=_jsonable(raw))
     return html.Div([table, store], className="table-wrap"), "ok"
 
@@ -1042,7 +1054,9 @@ def render_heatmap(inst: PanelInstance, data: PanelData, ctx: RenderContext) -> 
     layout["yaxis"] = {"type": "category", "fixedrange": True, "tickfont": {"size": 10}, "automargin": True}
     layout["uirevision"] = inst.key
     fig = {"data": [trace], "layout": layout}
-    return _graph(fig, inst.key, zoomable=True), "ok" if float(z.sum()) > 0 or z.size else "nodata"
+    return _graph(fig, inst.key, zoomable=ctx.zoom_graph_type), "ok" if float(
+        z.sum()
+    ) > 0 or z.size else "nodata"
 
 
 # --------------------------------------------------------------------------- piechart, text, dashlist

@@ -236,6 +236,7 @@ class RenderContext:
     tz_offset_min: int = 0
     now_ms: int = 0
     scrape_interval_ms: int = 15_000
+    zoom_graph_type: str = "ts-graph"  # the id type of time graphs (drag-to-zoom callbacks match on it)
 
 
 class Runner:

@@ -263,5 +263,5 @@ def test_variables_from_grafana_json() -> None:
     src = FakeProm(SERIES)
     r = resolve_variables(d.variables, src, TR, {"job": ["node"]})
     assert r["nodename"].values == ["alpha"]
-    assert r["node"].values == ["10.0.0.1:9100"] and r["node"].multi
+    assert r["node"].values == ["10.0.0.1:9100"] and not r["node"].multi
     assert r["diskdevices"].values == ["[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+"]
