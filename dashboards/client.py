@@ -190,6 +190,10 @@ class HttpClient:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def clear_cache(self) -> None:
+        """Forget cached responses."""
+        self._cache.clear()
+
     def request(
         self,
         method: str,
