@@ -32,7 +32,7 @@ from .runner import Runner
 from .templating import ALL_VALUE
 from .timeutil import parse_interval_ms, parse_time
 
-__all__ = ["Config", "create_app", "serve"]
+__all__ = ["Config", "DashboardsService", "create_app", "serve"]
 
 VERSION = "0.1.0"
 
@@ -158,7 +158,7 @@ h1 { font-size:20px; font-weight:500; margin:6px 0 10px; } h2 { font-size:16px; 
 
 def _plotly_fingerprint() -> str:
     """Dash's fingerprint for plotly.min.js, so that browsers cache it (and its compiled code)."""
-    import plotly
+    import plotly  # type: ignore[import-untyped]
 
     js = Path(plotly.__file__).with_name("package_data") / "plotly.min.js"
     try:
@@ -360,9 +360,9 @@ def create_app(config: Config | None = None) -> dash.Dash:
     server = flask.Flask("heron-dashboards")
     app = dash.Dash(
         "heron-dashboards",
-        server=server,
+        server=server,  # type: ignore[arg-type]
         title="Heron",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]
         suppress_callback_exceptions=True,
         serve_locally=True,
         assets_folder=str(Path(__file__).with_name("assets")),
@@ -786,9 +786,8 @@ def _register_api(server: flask.Flask, state: AppState) -> None:
         if not isinstance(body, dict):
             return flask.jsonify({"message": "bad request: JSON body expected"}), 400
         try:
-            d = load_dashboard(
-                body.get("dashboard") if isinstance(body.get("dashboard"), dict) else body, source="api"
-            )
+            inner = body.get("dashboard")
+            d = load_dashboard(inner if isinstance(inner, dict) else body, source="api")
         except DashboardError as e:
             return flask.jsonify({"message": str(e)}), 400
         state.store.add(d)
@@ -801,11 +800,39 @@ def _register_api(server: flask.Flask, state: AppState) -> None:
         return flask.jsonify(state.last_render_ms)
 
 
+class DashboardsService:
+    """The dashboards as a long-running component: ``await run()`` serves (waitress) until ``stop()``."""
+
+    def __init__(self, config: Config, host: str = "127.0.0.1", port: int = 3000, threads: int = 8) -> None:
+        import waitress  # type: ignore[import-untyped]
+
+        self.app = create_app(config)
+        self._server = waitress.create_server(
+            self.app.server,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="heron-dashboards",
+            channel_timeout=120,
+        )
+        self.host = host
+        self.port = int(self._server.effective_port)  # type: ignore[union-attr]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def run(self) -> None:
+        """Serve until :meth:`stop`."""
+        import asyncio
+
+        await asyncio.to_thread(self._server.run)
+
+    def stop(self) -> None:
+        self._server.close()
+        self.app.heron_state.runner.close()  # type: ignore[attr-defined]
+
+
 def serve(config: Config, host: str = "127.0.0.1", port: int = 3000, threads: int = 8) -> None:
     """Serve the app with waitress (blocking)."""
-    import waitress
-
-    app = create_app(config)
-    waitress.serve(
-        app.server, host=host, port=port, threads=threads, ident="heron-dashboards", channel_timeout=120
-    )
+    DashboardsService(config, host, port, threads)._server.run()

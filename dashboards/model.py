@@ -58,6 +58,11 @@ class DashboardError(ValueError):
     """The input is not a dashboard at all (not JSON, not an object)."""
 
 
+def as_dict(v: Any) -> dict[str, Any]:
+    """``v`` when it is a JSON object, else an empty one (for reading untrusted JSON)."""
+    return v if isinstance(v, dict) else {}
+
+
 def slugify(title: str) -> str:
     """Grafana's URL slug of a title: lowercase words joined by ``-``."""
     s = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
@@ -479,9 +484,9 @@ def load_dashboard(data: str | bytes | dict[str, Any], source: str = "") -> Dash
         notes.add("no uid: derived one from the title")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", uid):
         uid = re.sub(r"[^A-Za-z0-9_.\-]", "-", uid)[:64] or "dashboard"
-    t = obj.get("time") if isinstance(obj.get("time"), dict) else {}
+    t = as_dict(obj.get("time"))
     refresh = obj.get("refresh")
-    tp = obj.get("timepicker") if isinstance(obj.get("timepicker"), dict) else {}
+    tp = as_dict(obj.get("timepicker"))
     d = Dashboard(
         uid=uid,
         title=title,
@@ -512,7 +517,7 @@ def load_dashboard(data: str | bytes | dict[str, Any], source: str = "") -> Dash
         panels_json = obj.get("panels") if isinstance(obj.get("panels"), list) else []
     ids = _IdAlloc(panels_json)
     d.panels = [_panel(p, notes, ids) for p in panels_json if isinstance(p, dict)]
-    tmpl = obj.get("templating") if isinstance(obj.get("templating"), dict) else {}
+    tmpl = as_dict(obj.get("templating"))
     for v in tmpl.get("list") or []:
         if not isinstance(v, dict):
             continue
@@ -653,7 +658,7 @@ _KNOWN_TRANSFORMS = {
 def _panel(p: dict[str, Any], notes: _Notes, ids: _IdAlloc) -> Panel:
     ptype = str(p.get("type") or "timeseries")
     title = str(p.get("title") or "")
-    gp = p.get("gridPos") if isinstance(p.get("gridPos"), dict) else {}
+    gp = as_dict(p.get("gridPos"))
 
     def gi(k: str, dflt: int) -> int:
         try:
@@ -735,7 +740,7 @@ def _fill_panel(panel: Panel, p: dict[str, Any], notes: _Notes) -> None:
         if t
     ]
     panel.options = dict(p.get("options") or {}) if isinstance(p.get("options"), dict) else {}
-    fc = p.get("fieldConfig") if isinstance(p.get("fieldConfig"), dict) else {}
+    fc = as_dict(p.get("fieldConfig"))
     panel.field_config = _field_config(fc)
     tr = [t for t in p.get("transformations") or [] if isinstance(t, dict)]
     panel.transformations = tr
@@ -759,14 +764,14 @@ def _fill_panel(panel: Panel, p: dict[str, Any], notes: _Notes) -> None:
 
 
 def _field_config(fc: dict[str, Any]) -> FieldConfig:
-    d = fc.get("defaults") if isinstance(fc.get("defaults"), dict) else {}
+    d = as_dict(fc.get("defaults"))
     steps, mode = _thresholds(d.get("thresholds"))
-    color = d.get("color") if isinstance(d.get("color"), dict) else {}
+    color = as_dict(d.get("color"))
     overrides = []
     for o in fc.get("overrides") or []:
         if not isinstance(o, dict):
             continue
-        m = o.get("matcher") if isinstance(o.get("matcher"), dict) else {}
+        m = as_dict(o.get("matcher"))
         props = {}
         for pr in o.get("properties") or []:
             if isinstance(pr, dict) and isinstance(pr.get("id"), str):
@@ -820,7 +825,7 @@ def _migrate_graph(panel: Panel, p: dict[str, Any]) -> None:
             c.setdefault("axisLabel", y.get("label"))
     if isinstance(p.get("decimals"), int) and panel.field_config.decimals is None:
         panel.field_config.decimals = p["decimals"]
-    leg = p.get("legend") if isinstance(p.get("legend"), dict) else {}
+    leg = as_dict(p.get("legend"))
     if leg:
         calcs = [v for k, v in _LEGACY_CALCS.items() if leg.get(k)]
         panel.options.setdefault(
@@ -832,16 +837,15 @@ def _migrate_graph(panel: Panel, p: dict[str, Any]) -> None:
                 "calcs": calcs,
             },
         )
-    tooltip = p.get("tooltip") if isinstance(p.get("tooltip"), dict) else {}
+    tooltip = as_dict(p.get("tooltip"))
     if tooltip.get("shared"):
         panel.options.setdefault("tooltip", {"mode": "multi"})
     ths = [t for t in p.get("thresholds") or [] if isinstance(t, dict) and t.get("value") is not None]
     if ths and not panel.field_config.thresholds:
         steps = [Threshold(None, "transparent")]
         for t in ths:
-            color = {"critical": "red", "warning": "orange", "ok": "green"}.get(
-                t.get("colorMode"), t.get("lineColor") or "red"
-            )
+            colors = {"critical": "red", "warning": "orange", "ok": "green"}
+            color = colors.get(str(t.get("colorMode")), str(t.get("lineColor") or "red"))
             steps.append(Threshold(_float_or_none(t.get("value")), str(color)))
         panel.field_config.thresholds = steps
         c.setdefault("thresholdsStyle", {"mode": "line+area" if any(t.get("fill") for t in ths) else "line"})
@@ -873,7 +877,7 @@ def _migrate_singlestat(panel: Panel, p: dict[str, Any]) -> None:
     )
     ro = panel.options.setdefault("reduceOptions", {})
     ro.setdefault("calcs", [calc])
-    spark = p.get("sparkline") if isinstance(p.get("sparkline"), dict) else {}
+    spark = as_dict(p.get("sparkline"))
     panel.options.setdefault("graphMode", "area" if spark.get("show") else "none")
     if p.get("colorBackground"):
         panel.options.setdefault("colorMode", "background")
@@ -890,7 +894,7 @@ def _migrate_singlestat(panel: Panel, p: dict[str, Any]) -> None:
             if v is not None and i + 1 < len(colors):
                 steps.append(Threshold(v, colors[i + 1]))
         fc.thresholds = steps
-    gauge = p.get("gauge") if isinstance(p.get("gauge"), dict) else {}
+    gauge = as_dict(p.get("gauge"))
     if gauge.get("show"):
         panel.type = "gauge"
         fc.min = fc.min if fc.min is not None else _float_or_none(gauge.get("minValue"))
@@ -922,7 +926,7 @@ def _variable(v: dict[str, Any], notes: _Notes) -> Variable | None:
         q = "" if q is None else str(q)
     if vtype == "query" and not q and isinstance(v.get("definition"), str):
         q = v["definition"]
-    cur = v.get("current") if isinstance(v.get("current"), dict) else {}
+    cur = as_dict(v.get("current"))
     cv = cur.get("value")
     ct = cur.get("text")
     values = [str(x) for x in cv] if isinstance(cv, list) else ([] if cv is None else [str(cv)])

@@ -13,7 +13,7 @@ from typing import Any
 from dash import dcc, html
 
 from .client import AlertmanagerClient, ApiError, Inspect, PrometheusClient
-from .model import Dashboard, FieldConfig, Panel, Target
+from .model import Dashboard, FieldConfig, Panel, Target, as_dict
 from .panels import format_table, panel_height_px, render_panel
 from .provisioning import DashboardStore
 from .runner import Frame, PanelData, PanelInstance, RenderContext, Runner, layout_panels
@@ -47,6 +47,11 @@ class AppState:
 
 
 Query = dict[str, list[str]]
+
+
+def _attrs(d: dict[str, Any]) -> Any:
+    """``data-*`` attributes for a component (Dash accepts them as keyword arguments)."""
+    return d
 
 
 def parse_query(search: str | None) -> Query:
@@ -256,7 +261,11 @@ def _variables_bar(variables: dict[str, ResolvedVariable]) -> html.Div:
             )
         err = html.Span("⚠", className="var-error", title=v.error) if v.error else None
         kids.append(
-            html.Div([x for x in (label, ctl, err) if x is not None], className="var", **{"data-var": v.name})
+            html.Div(
+                [x for x in (label, ctl, err) if x is not None],
+                className="var",
+                **_attrs({"data-var": v.name}),
+            )
         )
     return html.Div(kids, className="variables")
 
@@ -296,7 +305,7 @@ def _panel_component(
             ),
             className="row-header",
             style=style,
-            **{"data-row-key": inst.key},
+            **_attrs({"data-row-key": inst.key}),
         )
     body, status, errors = render_panel(inst, data, ctx, listing)
     title = interpolate(inst.panel.title, ctx.variables, scoped=inst.scoped, default_format="text")
@@ -343,12 +352,14 @@ def _panel_component(
         kids,
         className=cls,
         style=style,
-        **{
-            "data-panel-key": inst.key,
-            "data-panel-type": inst.panel.type,
-            "data-status": status,
-            "data-panel-id": str(inst.panel.id),
-        },
+        **_attrs(
+            {
+                "data-panel-key": inst.key,
+                "data-panel-type": inst.panel.type,
+                "data-status": status,
+                "data-panel-id": str(inst.panel.id),
+            }
+        ),
     )
 
 
@@ -453,11 +464,11 @@ def dashboard_page(
                 f"{len([i for i in instances if not i.is_row])} panels, rendered in {elapsed:.0f} ms",
                 className="footer muted",
                 id="render-info",
-                **{"data-render-ms": f"{elapsed:.1f}"},
+                **_attrs({"data-render-ms": f"{elapsed:.1f}"}),
             ),
         ],
         className="page page-dashboard",
-        **{"data-uid": d.uid},
+        **_attrs({"data-uid": d.uid}),
     )
 
 
@@ -482,7 +493,7 @@ def _explore_queries(q: Query) -> tuple[list[str], str, str]:
             for qq in pane.get("queries") or []:
                 if isinstance(qq, dict) and qq.get("expr"):
                     exprs.append(str(qq["expr"]))
-            rng = pane.get("range") if isinstance(pane.get("range"), dict) else {}
+            rng = as_dict(pane.get("range"))
             f = f or str(rng.get("from") or "")
             t = t or str(rng.get("to") or "")
     return exprs, f or "now-1h", t or "now"
@@ -586,11 +597,13 @@ def _explore_results(state: AppState, expr: str, tr: TimeRange, tz: int, width: 
                 ],
                 className="panel explore-graph",
                 style={"height": f"{panel_height_px(10)}px"},
-                **{
-                    "data-panel-key": "explore-graph",
-                    "data-panel-type": "timeseries",
-                    "data-status": graph_status,
-                },
+                **_attrs(
+                    {
+                        "data-panel-key": "explore-graph",
+                        "data-panel-type": "timeseries",
+                        "data-status": graph_status,
+                    }
+                ),
             )
         )
         inspects.append(("range", rng.inspect, rng))
@@ -625,7 +638,7 @@ def _explore_results(state: AppState, expr: str, tr: TimeRange, tz: int, width: 
                     ),
                 ],
                 className="panel explore-table",
-                **{"data-status": "ok" if rows else "nodata"},
+                **_attrs({"data-status": "ok" if rows else "nodata"}),
             )
         )
         inspects.append(("instant", inst_res.inspect, inst_res))
@@ -983,7 +996,7 @@ def _rule_card(r: dict[str, Any], group: str, st: str, ralerts: list[dict[str, A
             html.Table(html.Tbody(rows), className="data-table") if rows else None,
         ],
         className=f"rule-card rule-{st}",
-        **{"data-alertname": name, "data-state": st},
+        **_attrs({"data-alertname": name, "data-state": st}),
     )
 
 
@@ -1053,7 +1066,7 @@ def _silences_table(silences: list[dict[str, Any]]) -> Any:
                     html.Td(str(s.get("comment", ""))),
                     html.Td(btn),
                 ],
-                **{"data-silence-id": sid},
+                **_attrs({"data-silence-id": sid}),
             )
         )
     head = html.Tr(
@@ -1134,7 +1147,7 @@ def targets_page(state: AppState, q: Query) -> Any:
                         html.Td(f"{float(dur) * 1000:.1f} ms" if isinstance(dur, int | float) else ""),
                         html.Td(str(t.get("lastError") or ""), className="target-error"),
                     ],
-                    **{"data-health": h},
+                    **_attrs({"data-health": h}),
                 )
             )
         head = html.Tr(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from dash import dcc, html
 
-from .model import PALETTE, FieldConfig, Threshold, named_color, threshold_color
+from .model import PALETTE, FieldConfig, Threshold, as_dict, named_color, threshold_color
 from .runner import (
     CELL_HEIGHT,
     CELL_MARGIN,
@@ -36,7 +36,7 @@ __all__ = ["render_panel", "reduce_values", "CALCS", "panel_height_px", "display
 TEXT = "#ccccdc"
 GRID = "rgba(204,204,220,0.09)"
 DEFAULT_THRESHOLDS = [Threshold(None, "green"), Threshold(80.0, "red")]
-GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "doubleClick": False, "scrollZoom": False}
+GRAPH_CONFIG: Any = {"displayModeBar": False, "responsive": True, "doubleClick": False, "scrollZoom": False}
 
 
 def panel_height_px(h: int) -> int:
@@ -349,10 +349,10 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
     frames = [f for f in data.frames if len(f.ts)]
     height = panel_height_px(inst.h) - 30
     opts = panel.options
-    leg = opts.get("legend") if isinstance(opts.get("legend"), dict) else {}
+    leg = as_dict(opts.get("legend"))
     show_legend = leg.get("showLegend", True) and leg.get("displayMode") != "hidden"
     calcs = [str(c) for c in leg.get("calcs") or []]
-    tooltip = opts.get("tooltip") if isinstance(opts.get("tooltip"), dict) else {}
+    tooltip = as_dict(opts.get("tooltip"))
     traces: list[dict[str, Any]] = []
     legend_rows: list[tuple[str, str, list[str]]] = []
     lo, hi = math.inf, -math.inf
@@ -375,7 +375,7 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
     for i, f in enumerate(frames):
         fc = fc0.for_field(f.name, f.ref_id)
         custom = fc.custom
-        hide = custom.get("hideFrom") if isinstance(custom.get("hideFrom"), dict) else {}
+        hide = as_dict(custom.get("hideFrom"))
         name = _display_name(f, fc, ctx, inst)
         color = _series_color(i, fc, f.values)
         start, vals, _ = grids[i]
@@ -400,7 +400,7 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
         draw = str(custom.get("drawStyle") or "line")
         width = custom.get("lineWidth", 1)
         fill_op = float(custom.get("fillOpacity") or 0) / 100
-        stacking = custom.get("stacking") if isinstance(custom.get("stacking"), dict) else {}
+        stacking = as_dict(custom.get("stacking"))
         smode = str(stacking.get("mode") or "none")
         group = str(stacking.get("group") or "A")
         tr_: dict[str, Any] = {
@@ -492,9 +492,7 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
         lo = min(lo, float(soft_min))
     if isinstance(soft_max, int | float):
         hi = max(hi, float(soft_max))
-    scale = (
-        fc0.custom.get("scaleDistribution") if isinstance(fc0.custom.get("scaleDistribution"), dict) else {}
-    )
+    scale = as_dict(fc0.custom.get("scaleDistribution"))
     log = scale.get("log") if scale.get("type") == "log" else None
     legend_h = 0
     if show_legend and legend_rows:
@@ -550,11 +548,7 @@ def _reduced(
     inst: PanelInstance, data: PanelData, ctx: RenderContext
 ) -> list[tuple[str, float, np.ndarray, FieldConfig]]:
     """(name, reduced value, values, field config) per series, per the panel's reduceOptions."""
-    ro = (
-        inst.panel.options.get("reduceOptions")
-        if isinstance(inst.panel.options.get("reduceOptions"), dict)
-        else {}
-    )
+    ro = as_dict(inst.panel.options.get("reduceOptions"))
     calcs = ro.get("calcs") or ["lastNotNull"]
     calc = str(calcs[0]) if calcs else "lastNotNull"
     out = []
@@ -688,11 +682,8 @@ def render_gauge(inst: PanelInstance, data: PanelData, ctx: RenderContext) -> tu
             ths = _steps(fc)
             for j, t in enumerate(ths):
                 a = lo if t.value is None else _pct_abs(t.value, fc, lo, hi)
-                b = (
-                    hi
-                    if j + 1 >= len(ths) or ths[j + 1].value is None
-                    else _pct_abs(ths[j + 1].value, fc, lo, hi)
-                )
+                nxt = ths[j + 1].value if j + 1 < len(ths) else None
+                b = hi if nxt is None else _pct_abs(nxt, fc, lo, hi)
                 steps.append(
                     {
                         "range": [max(a, lo), min(b, hi)],
@@ -1011,7 +1002,7 @@ def render_heatmap(inst: PanelInstance, data: PanelData, ctx: RenderContext) -> 
         z = np.vstack([z[0], np.diff(z, axis=0)])
         z = np.clip(z, 0, None)
     fc = inst.panel.field_config
-    color = inst.panel.options.get("color") if isinstance(inst.panel.options.get("color"), dict) else {}
+    color = as_dict(inst.panel.options.get("color"))
     scheme = str(color.get("scheme") or "Oranges")
     scales = {
         "Oranges": "Oranges",
@@ -1096,7 +1087,7 @@ def render_text(inst: PanelInstance, data: PanelData | None, ctx: RenderContext)
     )
     mode = str(opts.get("mode") or "markdown")
     if mode == "code":
-        code = opts.get("code") if isinstance(opts.get("code"), dict) else {}
+        code = as_dict(opts.get("code"))
         lang = str(code.get("language") or "")
         return dcc.Markdown(f"```{lang}\n{content}\n```", className="text-panel"), "info"
     return dcc.Markdown(

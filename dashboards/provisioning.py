@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
-from .model import Dashboard, DashboardError, load_dashboard
+from .model import Dashboard, DashboardError, as_dict, load_dashboard
 
 __all__ = ["SHIPPED_DIR", "DashboardStore", "Problem"]
 
@@ -34,7 +35,7 @@ class Problem:
 class DashboardStore:
     """Provisioned and imported dashboards by uid (thread-safe, reloads changed files)."""
 
-    def __init__(self, dirs: list[str | Path], rescan_interval: float = 2.0) -> None:
+    def __init__(self, dirs: Sequence[str | Path], rescan_interval: float = 2.0) -> None:
         self.dirs = [Path(d) for d in dirs]
         self.rescan_interval = rescan_interval
         self._lock = threading.Lock()
@@ -104,9 +105,10 @@ class DashboardStore:
                     new_files[path] = (mtime, None)
             self._files = new_files
             by_uid: dict[str, Dashboard] = {}
-            for _, (_, d) in sorted(new_files.items()):
-                if d is None:
+            for _, (_, maybe) in sorted(new_files.items()):
+                if maybe is None:
                     continue
+                d = maybe
                 if d.uid in by_uid:
                     problems.append(
                         Problem(d.source, f"duplicate uid {d.uid!r} (also in {by_uid[d.uid].source})")
@@ -149,7 +151,7 @@ def _providers(path: Path) -> list[tuple[Path, str]]:
     for p in doc.get("providers") or []:
         if not isinstance(p, dict):
             continue
-        opts = p.get("options") if isinstance(p.get("options"), dict) else {}
+        opts = as_dict(p.get("options"))
         target = opts.get("path")
         if not isinstance(target, str):
             continue

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -341,7 +342,8 @@ class Runner:
             plan.append((inst, reqs, tr))
             all_reqs.extend(reqs)
         t0 = time.perf_counter()
-        results = self.parallel([(lambda r=r: self._execute(r)) for r in all_reqs])
+        thunks: list[Callable[[], Any]] = [partial(self._execute, r) for r in all_reqs]
+        results = self.parallel(thunks)
         elapsed = (time.perf_counter() - t0) * 1000
         by_req = {id(r): res for r, res in zip(all_reqs, results, strict=True)}
         out: dict[str, PanelData] = {}

@@ -12,6 +12,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from .model import Variable
@@ -352,9 +353,10 @@ def _apply_regex(values: list[str], regex: str) -> list[tuple[str, str]]:
             if not m:
                 continue
             gd = m.groupdict()
-            if gd.get("text") is not None or gd.get("value") is not None:
-                value = gd.get("value") if gd.get("value") is not None else gd.get("text") or ""
-                text = gd.get("text") if gd.get("text") is not None else value
+            g_text, g_value = gd.get("text"), gd.get("value")
+            if g_text is not None or g_value is not None:
+                value = g_value if g_value is not None else (g_text or "")
+                text = g_text if g_text is not None else value
             elif m.groups():
                 g = next((x for x in m.groups() if x is not None), None)
                 if g is None:
@@ -444,9 +446,10 @@ def resolve_variables(
     run = run_parallel or (lambda fns: [f() for f in fns])
     for level in _order(variables):
         snapshot = dict(resolved)
-        results = run(
-            [(lambda v=v, e=snapshot: _resolve_one(v, source, tr, url_values.get(v.name), e)) for v in level]
-        )
+        thunks: list[Callable[[], Any]] = [
+            partial(_resolve_one, v, source, tr, url_values.get(v.name), snapshot) for v in level
+        ]
+        results = run(thunks)
         for v, r in zip(level, results, strict=True):
             resolved[v.name] = r
     # keep declaration order
