@@ -62,6 +62,9 @@ class UpOptions:
     dashboards_port: int = 3000
     ingress_listen: str = "127.0.0.1:8080"
     ready_timeout: float = 180.0
+    # Faster than Kubernetes' 40 s / 300 s so that a node failure shows within a minute.
+    node_monitor_grace_period: float = 15.0
+    pod_eviction_timeout: float = 15.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -302,6 +305,8 @@ async def up(
         nodes=opts.nodes,
         prometheus_url=f"http://127.0.0.1:{opts.prometheus_port}",
         node_options={"ingress_listen": opts.ingress_listen},
+        node_monitor_grace_period=opts.node_monitor_grace_period,
+        pod_eviction_timeout=opts.pod_eviction_timeout,
     )
     forwards: list[PortForward] = []
     client = None
