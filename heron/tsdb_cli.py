@@ -71,7 +71,7 @@ def _parse_duration_ms(s: str) -> int:
 def import_openmetrics(path: str | Path, output: str | Path, block_duration_ms: int = 2 * HOUR_MS) -> list:
     """Build blocks from an OpenMetrics file; returns the metas of the blocks written."""
     from scraper.exposition import iter_parse
-    from tsdb._block import write_block
+    from tsdb import write_block
 
     keys: dict[str, int] = {}
     labels_of: list = []
@@ -196,7 +196,7 @@ def dump(
 ) -> int:
     """Write every matching sample as ``labels value ts``; returns the sample count."""
     from promql.parser import parse_metric_selector
-    from tsdb._db import DB, DBOptions
+    from tsdb import DB, DBOptions
 
     matchers = parse_metric_selector(match)
     db = DB(directory, DBOptions(retention_ms=0))
@@ -234,7 +234,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def analyze(directory: str | Path, limit: int = 20, out: TextIO = sys.stdout) -> dict:
     """Print and return a summary of the blocks in ``directory``."""
-    from tsdb._block import open_block
+    from tsdb import open_block
 
     directory = Path(directory)
     blocks = []

@@ -8,3 +8,7 @@ __all__ = list(_iface_all)
 from ._db import DB, DBLockedError, DBOptions, open_db  # noqa: E402
 
 __all__ += ["DB", "DBLockedError", "DBOptions", "open_db"]
+
+from ._block import Block, open_block, write_block  # noqa: E402
+
+__all__ += ["Block", "open_block", "write_block"]
