@@ -48,6 +48,8 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "DaemonSet": ("daemonsets", True),
     "Ingress": ("ingresses", True),
     "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
+    "ServiceMonitor": ("servicemonitors", True),
+    "PodMonitor": ("podmonitors", True),
 }
 
 
@@ -276,11 +278,17 @@ async def install(client: Any, opts: UpOptions, api_url: str) -> dict[str, str]:
     for name in ("prometheus", "alertmanager", "dashboards", "webhook-logger"):
         svc = await client.get(f"/api/v1/namespaces/monitoring/services/{name}")
         ips[name] = svc["spec"]["clusterIP"]
-    for obj in monitoring_manifests(opts, api_url, ips["webhook-logger"]):
-        await apply(client, obj)
+    stack = monitoring_manifests(opts, api_url, ips["webhook-logger"])
+    # The stack's objects in the demo's namespace (its ServiceMonitors) come with the demo.
+    for obj in stack:
+        if obj["metadata"].get("namespace") != "shop":
+            await apply(client, obj)
     if opts.demo:
         for obj in demo_manifests():
             await apply(client, obj)
+        for obj in stack:
+            if obj["metadata"].get("namespace") == "shop":
+                await apply(client, obj)
     return ips
 
 

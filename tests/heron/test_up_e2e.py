@@ -245,3 +245,53 @@ def test_stopped_node_pods_are_rescheduled(stack: Stack) -> None:
         assert ready["status"] != "True"
     finally:
         stack.heron("cluster", "node", "start", node)
+
+
+def test_service_monitors_scraped_and_new_one_added_at_runtime(stack: Stack) -> None:
+    def shop_pools() -> dict[str, list[dict[str, Any]]] | None:
+        ts = stack.api("/api/v1/targets", state="active")["activeTargets"]
+        pools: dict[str, list[dict[str, Any]]] = {}
+        for t in ts:
+            pools.setdefault(t["scrapePool"], []).append(t)
+        want = {f"serviceMonitor/shop/{s}/0" for s in ("frontend", "cart", "payments")}
+        want.add("serviceMonitor/monitoring/kube-state-metrics/0")
+        ok = want <= set(pools) and all(t["health"] == "up" for p in want for t in pools[p])
+        return pools if ok else None
+
+    pools = wait_for("the ServiceMonitor jobs with every target up", shop_pools, 90, 2)
+    front = pools["serviceMonitor/shop/frontend/0"][0]["labels"]
+    assert front["job"] == "frontend" and front["namespace"] == "shop" and front["service"] == "frontend"
+    assert front["endpoint"] == "http" and front["pod"].startswith("frontend-")
+    # each shop pod is scraped once: the annotation job no longer covers it
+    ts = stack.api("/api/v1/targets", state="active")["activeTargets"]
+    addrs = [t["labels"]["instance"] for t in ts if t["labels"].get("namespace") == "shop"]
+    assert len(addrs) == len(set(addrs)), addrs
+
+    # A ServiceMonitor created at runtime turns into a scrape pool (the Prometheus Service itself).
+    sm = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "prometheus-self", "namespace": "monitoring"},
+        "spec": {"selector": {"matchLabels": {"app": "prometheus"}}, "endpoints": [{"port": "web"}]},
+    }
+    f = stack.data.parent / "sm.json"
+    f.write_text(json.dumps(sm))
+    t0 = time.monotonic()
+    stack.kubectl("apply", "-f", str(f))
+
+    def scraped() -> bool:
+        ts = stack.api("/api/v1/targets", state="active")["activeTargets"]
+        return any(
+            t["scrapePool"] == "serviceMonitor/monitoring/prometheus-self/0" and t["health"] == "up"
+            for t in ts
+        )
+
+    wait_for("a scrape pool for the new ServiceMonitor", scraped, 60, 0.5)
+    print(f"ServiceMonitor created -> target up in {time.monotonic() - t0:.1f}s")
+    stack.kubectl("delete", "-f", str(f))
+
+    def gone() -> bool:
+        ts = stack.api("/api/v1/targets", state="active")["activeTargets"]
+        return not any(t["scrapePool"] == "serviceMonitor/monitoring/prometheus-self/0" for t in ts)
+
+    wait_for("the scrape pool of the deleted ServiceMonitor to go", gone, 60, 0.5)
