@@ -14,13 +14,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="heron", description="Heron: a Prometheus-compatible observability stack."
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from . import alertmanager_cli, cluster_cli, dashboards_cli, promql_cli, server_cli, tsdb_cli, up
+    from . import (
+        alertmanager_cli,
+        cluster_cli,
+        dashboards_cli,
+        operator,
+        promql_cli,
+        server_cli,
+        tsdb_cli,
+        up,
+    )
 
     up.register(sub)
     server_cli.register(sub)
     alertmanager_cli.register(sub)
     dashboards_cli.register(sub)
     cluster_cli.register(sub)
+    operator.register(sub)
     promql_cli.register(sub)
     tsdb_cli.register(sub)
     return p
