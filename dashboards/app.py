@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .pages import (
     import_result,
     page_for,
     parse_query,
+    refresh_for,
     suggestions,
 )
 from .panels import format_table, sort_rows, table_body, table_head
@@ -239,6 +241,7 @@ def _layout() -> html.Div:
             dcc.Store(id="client"),
             dcc.Store(id="tick", data=0),
             dcc.Store(id="rows", data={}),
+            dcc.Interval(id="refresh-timer", interval=3_600_000, disabled=True),
             nav,
             html.Div(id="page"),
         ]
@@ -310,20 +313,64 @@ def _relayout_range(relayout: Any, tz: int) -> tuple[int, int] | None:
     return s, e
 
 
-def _user_trigger() -> Any:
-    """The id of the input a user changed, or None for Dash's initial calls.
+def _user_triggers(initial_calls: bool = False) -> list[tuple[Any, str, Any]]:
+    """The inputs a user changed, as ``(id, property, value)``; empty for Dash's initial calls.
 
-    Dash also calls a callback when its input components are inserted into the page (each time a
-    page renders); then several inputs are "triggered" at once, with their initial values.
+    Dash calls a callback when its input components are inserted into the page (each time a
+    page renders), with every input "triggered" at its initial value. A real change triggers
+    one input, or a few when Dash batches changes (a click and a graph's resize together).
+    Buttons that were never clicked do not count. With ``initial_calls`` the caller tells
+    re-rendered inputs from changes itself (Dash can merge an initial call with a change).
     """
     trig = ctx.triggered
-    if len(trig) != 1:
-        return None
-    prop = str(trig[0].get("prop_id", ""))
-    value = trig[0].get("value")
-    if prop.endswith((".n_clicks", ".n_submit", ".n_intervals")) and not value:
-        return None
-    return ctx.triggered_id
+    present = sum(len(x) if isinstance(x, list) else 1 for x in ctx.inputs_list)
+    if not initial_calls and present > 1 and len(trig) >= present:
+        return []
+    out = []
+    for t in trig:
+        prop_id = str(t.get("prop_id", ""))
+        ident, _, prop = prop_id.rpartition(".")
+        value = t.get("value")
+        if prop in ("n_clicks", "n_submit", "n_intervals") and not value:
+            continue
+        if not ident:
+            continue
+        try:
+            parsed: Any = json.loads(ident) if ident.startswith("{") else ident
+        except ValueError:
+            parsed = ident
+        out.append((parsed, prop, value))
+    return out
+
+
+def _user_trigger() -> Any:
+    """The id of the single input a user changed (None for initial calls or batched changes)."""
+    trig = _user_triggers()
+    return trig[0][0] if len(trig) == 1 else None
+
+
+def _set_variable(
+    state: AppState, uid: str, q: dict[str, list[str]], name: str, value: Any, shown: list[str]
+) -> bool:
+    """Put a variable's new selection in the query (``var-<name>``); returns whether it changed.
+
+    ``shown`` is what the picker showed before (a re-rendered picker reports that value again).
+    """
+    values = [str(x) for x in value] if isinstance(value, list) else ([] if value is None else [str(value)])
+    if values == shown:
+        return False
+    if ALL_VALUE in values and len(values) > 1:
+        # Grafana: picking All clears the others; picking a value while All is on clears All
+        values = [ALL_VALUE] if ALL_VALUE not in shown and shown else [v for v in values if v != ALL_VALUE]
+    if values == q.get(f"var-{name}", []):
+        return False
+    if values:
+        q[f"var-{name}"] = values
+    else:
+        q.pop(f"var-{name}", None)
+    for dep in _dependents(state, uid, name):
+        q.pop(f"var-{dep}", None)
+    return True
 
 
 def _dependents(state: AppState, uid: str, changed: str) -> set[str]:
@@ -378,6 +425,8 @@ def create_app(config: Config | None = None) -> dash.Dash:
 
     @app.callback(
         Output("page", "children"),
+        Output("refresh-timer", "interval"),
+        Output("refresh-timer", "disabled"),
         Input("url", "pathname"),
         Input("url", "search"),
         Input("client", "data"),
@@ -385,7 +434,9 @@ def create_app(config: Config | None = None) -> dash.Dash:
         Input("rows", "data"),
     )
     def route(pathname: str | None, search: str | None, client: Any, _tick: Any, rows: Any) -> Any:
-        return page_for(state, pathname or "/", search or "", client, rows)
+        refresh = refresh_for(state, pathname or "/", search or "")
+        page = page_for(state, pathname or "/", search or "", client, rows)
+        return page, refresh or 3_600_000, refresh is None
 
     # ------------------------------------------------------------------ dashboard page
 
@@ -401,12 +452,12 @@ def create_app(config: Config | None = None) -> dash.Dash:
         Input("dash-time-refresh-picker", "value"),
         Input({"type": "var", "name": ALL}, "value"),
         Input({"type": "var-input", "name": ALL}, "value"),
-        Input({"type": "ts-graph", "key": ALL}, "relayoutData"),
         State("dash-time-from", "value"),
         State("dash-time-to", "value"),
         State("url", "search"),
         State("url", "pathname"),
         State("client", "data"),
+        State("dash-state", "data"),
         prevent_initial_call=True,
     )
     def dashboard_controls(
@@ -420,81 +471,92 @@ def create_app(config: Config | None = None) -> dash.Dash:
         refresh,
         var_values,
         text_values,
-        relayouts,
         f,
         t,
         search,
         pathname,
         client,
+        shown,
     ):  # noqa: ANN001, ANN202
-        trig = _user_trigger()
-        if trig is None or not (pathname or "").startswith("/d/"):
+        triggers = _user_triggers(initial_calls=True)
+        if not triggers or not (pathname or "").startswith("/d/"):
             return no_update
+        shown = shown or {}
         q = parse_query(search)
         uid = (pathname or "").split("/")[2] if len((pathname or "").split("/")) > 2 else ""
         d = state.store.get(uid)
         tz = int((client or {}).get("tz") or 0) if d is None or d.timezone != "utc" else 0
         default_from = d.time_from if d else "now-6h"
-        if isinstance(trig, dict):
-            kind = trig.get("type")
-            if kind == "ts-graph":
-                for item in ctx.inputs_list[10]:
-                    if item["id"] == trig:
-                        rng = _relayout_range(item.get("value"), tz)
-                        if rng is None:
-                            return no_update
-                        q["from"], q["to"] = [str(rng[0])], [str(rng[1])]
-                        return build_query(q)
-                return no_update
-            name = str(trig.get("name"))
-            idx = 8 if kind == "var" else 9
-            value: Any = None
-            for item in ctx.inputs_list[idx]:
-                if item["id"] == trig:
-                    value = item.get("value")
-            values = (
-                [str(x) for x in value]
-                if isinstance(value, list)
-                else ([] if value is None else [str(value)])
+        changed = False
+        for trig, _prop, value in triggers:
+            if isinstance(trig, dict) and trig.get("type") in ("var", "var-input"):
+                name = str(trig.get("name"))
+                was = list((shown.get("vars") or {}).get(name) or [])
+                changed = _set_variable(state, uid, q, name, value, was) or changed
+            elif trig == "dash-time-refresh-picker":
+                if (refresh or "") != (shown.get("refresh") or ""):
+                    q["refresh"] = [refresh or ""]
+                    changed = True
+            elif trig == "dash-time-preset":
+                if preset and (preset != shown.get("from") or shown.get("to") != "now"):
+                    q["from"], q["to"] = [str(preset)], ["now"]
+                    changed = True
+            elif isinstance(trig, str) and _time_update(trig, "dash-time", q, preset, f, t, tz, default_from):
+                changed = True
+        new = build_query(q)
+        return new if changed and new != (search or "") else no_update
+
+    # Drag-to-zoom has its own callback: graphs also report resizes, and a resize arriving while a
+    # control's change is in flight would supersede that change if they shared a callback.
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input({"type": "ts-graph", "key": ALL}, "relayoutData"),
+        Input({"type": "ex-graph", "key": ALL}, "relayoutData"),
+        State("url", "search"),
+        State("url", "pathname"),
+        State("client", "data"),
+        prevent_initial_call=True,
+    )
+    def zoom(_ts: Any, _ex: Any, search: str | None, pathname: str | None, client: Any) -> Any:
+        q = parse_query(search)
+        tz = int((client or {}).get("tz") or 0)
+        if (pathname or "").startswith("/d/"):
+            d = state.store.get(
+                (pathname or "").split("/")[2] if len((pathname or "").split("/")) > 2 else ""
             )
-            old = q.get(f"var-{name}", [])
-            if ALL_VALUE in values and len(values) > 1:
-                # Grafana: picking All clears the others; picking a value while All is on clears All
-                values = (
-                    [ALL_VALUE] if ALL_VALUE not in old and old else [v for v in values if v != ALL_VALUE]
-                )
-            if values == old:
-                return no_update
-            if values:
-                q[f"var-{name}"] = values
-            else:
-                q.pop(f"var-{name}", None)
-            for dep in _dependents(state, uid, name):
-                q.pop(f"var-{dep}", None)
-            return build_query(q)
-        if trig == "dash-time-refresh-picker":
-            cur = (q.get("refresh") or [d.refresh if d else ""])[0]
-            if (refresh or "") == cur:
-                return no_update
-            if refresh:
-                q["refresh"] = [refresh]
-            else:
-                q["refresh"] = [""]
-            return build_query(q)
-        if _time_update(trig, "dash-time", q, preset, f, t, tz, default_from):
-            new = build_query(q)
-            return new if new != (search or "") else no_update
+            if d is not None and d.timezone == "utc":
+                tz = 0
+        for _trig, _prop, value in _user_triggers(initial_calls=True):
+            rng = _relayout_range(value, tz)
+            if rng is not None:
+                q["from"], q["to"] = [str(rng[0])], [str(rng[1])]
+                if (pathname or "") == "/explore":
+                    q.pop("left", None)
+                    q.pop("panes", None)
+                return build_query(q)
         return no_update
 
     @app.callback(
         Output("tick", "data", allow_duplicate=True),
         Input("dash-time-refresh", "n_clicks"),
-        Input("dash-timer", "n_intervals"),
         State("tick", "data"),
         prevent_initial_call=True,
     )
-    def dashboard_refresh(_n: Any, _i: Any, tick: Any) -> Any:
+    def dashboard_refresh(_n: Any, tick: Any) -> Any:
         if _user_trigger() is None:
+            return no_update
+        return (tick or 0) + 1
+
+    @app.callback(
+        Output("tick", "data", allow_duplicate=True),
+        Input("refresh-timer", "n_intervals"),
+        State("tick", "data"),
+        State("url", "pathname"),
+        prevent_initial_call=True,
+    )
+    def auto_refresh(n: Any, tick: Any, pathname: str | None) -> Any:
+        # the timer lives outside the page (re-rendering the page would restart it)
+        if not n or not (pathname or "").startswith("/d/"):
             return no_update
         return (tick or 0) + 1
 
@@ -587,7 +649,6 @@ def create_app(config: Config | None = None) -> dash.Dash:
         Input("ex-time-zoom-out", "n_clicks"),
         Input("ex-time-shift-back", "n_clicks"),
         Input("ex-time-shift-fwd", "n_clicks"),
-        Input({"type": "ex-graph", "key": ALL}, "relayoutData"),
         State("ex-expr", "value"),
         State("ex-time-from", "value"),
         State("ex-time-to", "value"),
@@ -595,32 +656,34 @@ def create_app(config: Config | None = None) -> dash.Dash:
         State("client", "data"),
         prevent_initial_call=True,
     )
-    def explore_controls(_r, _s, preset, _a, _b, _c, _z, _sb, _sf, relayouts, expr, f, t, search, client):  # noqa: ANN001, ANN202
-        trig = _user_trigger()
-        if trig is None:
+    def explore_controls(_r, _s, preset, _a, _b, _c, _z, _sb, _sf, expr, f, t, search, client):  # noqa: ANN001, ANN202
+        triggers = _user_triggers(initial_calls=True)
+        if not triggers:
             return no_update
         q = parse_query(search)
         tz = int((client or {}).get("tz") or 0)
+        cur_from, cur_to = (q.get("from") or ["now-1h"])[0], (q.get("to") or ["now"])[0]
         q.pop("left", None)
         q.pop("panes", None)
-        if isinstance(trig, dict):
-            rng = None
-            for item in ctx.inputs_list[9]:
-                if item["id"] == trig:
-                    rng = _relayout_range(item.get("value"), tz)
-            if rng is None:
-                return no_update
-            q["from"], q["to"] = [str(rng[0])], [str(rng[1])]
-        elif trig in ("ex-run", "ex-expr"):
-            q["expr"] = [expr or ""]
-            q.setdefault("from", [str(f or "now-1h")])
-            q.setdefault("to", [str(t or "now")])
-            if trig == "ex-run":
-                q["t"] = [str(int(time.time()))]  # re-run even when nothing changed
-        else:
-            q["expr"] = [expr or ""]
-            if not _time_update(trig, "ex-time", q, preset, f, t, tz, "now-1h"):
-                return no_update
+        changed = False
+        for trig, _prop, _value in triggers:
+            if trig in ("ex-run", "ex-expr"):
+                q["expr"] = [expr or ""]
+                q.setdefault("from", [str(f or "now-1h")])
+                q.setdefault("to", [str(t or "now")])
+                if trig == "ex-run":
+                    q["t"] = [str(int(time.time()))]  # re-run even when nothing changed
+                changed = True
+            elif trig == "ex-time-preset":
+                if preset and (preset != cur_from or cur_to != "now"):
+                    q["expr"] = [expr or ""]
+                    q["from"], q["to"] = [str(preset)], ["now"]
+                    changed = True
+            elif isinstance(trig, str) and _time_update(trig, "ex-time", q, preset, f, t, tz, "now-1h"):
+                q["expr"] = [expr or ""]
+                changed = True
+        if not changed:
+            return no_update
         new = build_query(q)
         return new if new != (search or "") else no_update
 

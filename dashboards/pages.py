@@ -427,7 +427,6 @@ def dashboard_page(
     panels = [_panel_component(i, data.get(i.key), ctx, d, q, listing, view=bool(view)) for i in instances]
     rows = max([i.y + i.h for i in instances] or [1])
     refresh = _first(q, "refresh", d.refresh) if "refresh" in q else d.refresh
-    refresh_ms = _refresh_ms(refresh)
     notes = None
     if d.notes:
         notes = html.Details(
@@ -459,7 +458,16 @@ def dashboard_page(
             notes,
             *[error_box(e) for e in page_errors],
             html.Div(panels, className="grid", style={"gridTemplateRows": f"repeat({rows}, 30px)"}),
-            dcc.Interval(id="dash-timer", interval=refresh_ms or 3_600_000, disabled=refresh_ms is None),
+            # what the controls show, so that their callbacks can tell real changes from re-renders
+            dcc.Store(
+                id="dash-state",
+                data={
+                    "from": tr.raw_from if "now" in tr.raw_from else str(tr.start_ms),
+                    "to": tr.raw_to if "now" in tr.raw_to else str(tr.end_ms),
+                    "refresh": refresh,
+                    "vars": {v.name: v.url_values() for v in variables.values()},
+                },
+            ),
             html.Div(
                 f"{len([i for i in instances if not i.is_row])} panels, rendered in {elapsed:.0f} ms",
                 className="footer muted",
@@ -1225,6 +1233,17 @@ def not_found(path: str) -> Any:
         [html.H1("Page not found"), html.P(path), dcc.Link("Dashboards", href="/dashboards")],
         className="page",
     )
+
+
+def refresh_for(state: AppState, pathname: str, search: str) -> int | None:
+    """The auto-refresh period (ms) of the dashboard at this URL (``?refresh=`` or its default)."""
+    m = re.fullmatch(r"/d/([^/]+)(?:/[^/]*)?", (pathname or "/").rstrip("/"))
+    if not m:
+        return None
+    d = state.store.get(urllib.parse.unquote(m.group(1)))
+    q = parse_query(search)
+    refresh = _first(q, "refresh") if "refresh" in q else (d.refresh if d else "")
+    return _refresh_ms(refresh)
 
 
 def page_for(

@@ -115,10 +115,23 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
+def poll_by_time(pg: Any) -> Any:
+    """Make ``wait_for_function`` poll every 50 ms: requestAnimationFrame polling (playwright's
+    default) stalls in a headless page that paints nothing."""
+    orig = pg.wait_for_function
+
+    def wait_for_function(expression: str, **kw: Any) -> Any:
+        kw.setdefault("polling", 50)
+        return orig(expression, **kw)
+
+    pg.wait_for_function = wait_for_function
+    return pg
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
-    pg = ctx.new_page()
+    pg = poll_by_time(ctx.new_page())
     pg.set_default_timeout(30_000)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from .conftest import poll_by_time
 from .stack import GRAPHS_DRAWN_JS, PANEL_REPORT_JS, DashboardsServer, get_json, wait_until
 
 FIX = Path(__file__).parent / "fixtures"
@@ -301,3 +302,129 @@ def test_alerting_page_and_silences(
     json.dumps(sil)
     time.sleep(0)
     assert re.search("expired", page.inner_text(".silences"), re.I)
+
+
+VARS_DASHBOARD = {
+    "uid": "vars-test",
+    "title": "Variables test",
+    "time": {"from": "now-1h", "to": "now"},
+    "templating": {
+        "list": [
+            {
+                "name": "instance",
+                "type": "query",
+                "query": "label_values(node_uname_info, instance)",
+                "multi": True,
+                "includeAll": True,
+                "current": {"text": "All", "value": "$__all"},
+            },
+            {
+                "name": "res",
+                "type": "interval",
+                "query": "1m,5m,10m",
+                "auto": True,
+                "auto_count": 30,
+                "auto_min": "10s",
+                "current": {"text": "5m", "value": "5m"},
+            },
+            {"name": "pod", "type": "textbox", "query": "frontend-.*", "label": "Pod regex"},
+        ]
+    },
+    "panels": [
+        {
+            "id": 1,
+            "type": "stat",
+            "title": "Load on $instance",
+            "repeat": "instance",
+            "maxPerRow": 2,
+            "gridPos": {"x": 0, "y": 0, "w": 12, "h": 4},
+            "targets": [{"expr": 'node_load1{instance=~"$instance"}', "refId": "A"}],
+        },
+        {
+            "id": 2,
+            "type": "timeseries",
+            "title": "CPU of $pod",
+            "gridPos": {"x": 0, "y": 4, "w": 24, "h": 7},
+            "targets": [
+                {
+                    "expr": 'sum by (pod) (rate(container_cpu_usage_seconds_total{pod=~"$pod"}[$res]))',
+                    "legendFormat": "{{pod}}",
+                    "refId": "A",
+                }
+            ],
+        },
+    ],
+}
+
+
+def test_repeats_interval_and_textbox_variables_timezone_and_refresh(
+    browser: Any, dash_app: DashboardsServer, artifacts: Path
+) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(
+        dash_app.url + "/api/dashboards/db",
+        data=json.dumps({"dashboard": VARS_DASHBOARD, "overwrite": True}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    assert json.loads(urllib.request.urlopen(req).read())["uid"] == "vars-test"
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, timezone_id="Europe/Berlin")
+    page = poll_by_time(ctx.new_page())
+    try:
+        report = open_dashboard(page, dash_app.url + "/d/vars-test/x")
+        stats = [p for p in report if p["type"] == "stat"]
+        assert sorted(p["title"] for p in stats) == [
+            "Load on 10.0.0.1:9100",
+            "Load on 10.0.0.2:9100",
+        ]  # repeated per instance
+        assert all(p["status"] == "ok" for p in report), report
+        cpu = next(p for p in report if p["type"] == "timeseries")
+        assert cpu["title"] == "CPU of frontend-.*" and cpu["traces"] == 2
+        # the x axis is in the viewer's time zone (Berlin), ending now
+        skew = page.evaluate(
+            """() => { const g = document.querySelector('.panel[data-panel-type=timeseries] .js-plotly-plot');
+                       const local = Date.now() - new Date().getTimezoneOffset() * 60e3;
+                       return [Math.abs(g.layout.xaxis.range[1] - local), new Date().getTimezoneOffset()]; }"""
+        )
+        assert skew[1] != 0 and skew[0] < 120_000, skew
+        # the textbox variable: type, press Enter
+        page.fill(".var[data-var=pod] input", "cart-.*")
+        page.press(".var[data-var=pod] input", "Enter")
+        page.wait_for_function("() => new URLSearchParams(location.search).get('var-pod') === 'cart-.*'")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.panel-title')].some(t => t.innerText === 'CPU of cart-.*')"
+        )
+        page.wait_for_function(GRAPHS_DRAWN_JS, polling=50)
+        # the interval variable: pick auto
+        page.click(".var[data-var=res] .var-select")
+        page.get_by_role("option", name="auto").click()
+        page.wait_for_function(
+            "() => new URLSearchParams(location.search).get('var-res') === '$__auto_interval_res'"
+        )
+        page.wait_for_function(GRAPHS_DRAWN_JS, polling=50)
+        page.screenshot(path=str(artifacts / "variables.png"), full_page=True)
+        # auto refresh every second re-queries and re-renders
+        renders: list[float] = []
+        page.on(
+            "request",
+            lambda r: renders.append(time.monotonic()) if "page.children" in (r.post_data or "") else None,
+        )
+        page.goto(dash_app.url + "/d/vars-test/x?refresh=1s")
+        page.wait_for_selector(".panel[data-status]")
+        wait_until(lambda: (page.wait_for_timeout(200), len(renders) >= 4)[1], 20, "three auto refreshes")
+        assert page.evaluate("() => document.querySelectorAll('.panel[data-status]').length") == 3
+    finally:
+        ctx.close()
+
+
+def test_import_by_upload(page: Any, dash_app: DashboardsServer) -> None:
+    page.goto(dash_app.url + "/dashboard/import")
+    page.set_input_files("#imp-upload input[type=file]", str(FIX / "legacy-rows.json"))
+    page.wait_for_selector("#imp-link")
+    assert "old schema" in page.inner_text("#imp-notes")
+    page.click("#imp-link")
+    page.wait_for_selector(".panel[data-status]")
+    report = page.evaluate(PANEL_REPORT_JS)
+    assert {p["type"] for p in report} >= {"stat", "gauge", "timeseries"}
+    assert all(p["error"] is None for p in report)
