@@ -102,7 +102,8 @@ h1 { font-size:20px; font-weight:500; margin:6px 0 10px; } h2 { font-size:16px; 
 .panel-graph { flex:1; min-height:0; min-width:0; height:100%; }
 .legend { flex:none; max-height:40%; overflow:auto; font-size:11px; padding:2px 4px; } .legend-right { max-height:none; width:35%; }
 .legend-list { display:flex; flex-wrap:wrap; gap:2px 12px; }
-.legend-item { white-space:nowrap; } .swatch { display:inline-block; width:12px; height:3px; margin-right:5px; vertical-align:middle; border-radius:1px; }
+.legend-item { white-space:nowrap; cursor:pointer; } .legend-table tr[data-series] { cursor:pointer; }
+.series-hidden { opacity:.4; } .swatch { display:inline-block; width:12px; height:3px; margin-right:5px; vertical-align:middle; border-radius:1px; }
 .legend-table { border-collapse:collapse; width:100%; } .legend-table th { color:#6e9fff; font-weight:500; text-align:right; padding:1px 6px; }
 .legend-table td { text-align:right; padding:1px 6px; white-space:nowrap; } .legend-table td.legend-name { text-align:left; width:100%; white-space:normal; }
 .stat-grid, .stat-grid-col { display:flex; flex-wrap:wrap; gap:4px; height:100%; } .stat-grid-col { flex-direction:column; flex-wrap:nowrap; }
@@ -190,6 +191,25 @@ PLOTLY_EARLY_JS = """
   };
   window.Plotly = { then: function (resolve) { waiters.push(function () { resolve(undefined); }); window.__heronLoadPlotly(); } };
 })();
+// Legend clicks, as in Grafana: click isolates a series (again: shows all), ctrl/shift-click toggles it.
+document.addEventListener('click', function (ev) {
+  var item = ev.target.closest && ev.target.closest('[data-series]');
+  if (!item) { return; }
+  var panel = item.closest('.panel');
+  var gd = panel && panel.querySelector('.js-plotly-plot');
+  if (!gd || !gd.data || !window.Plotly || !window.Plotly.restyle) { return; }
+  var i = +item.getAttribute('data-series');
+  var vis = gd.data.map(function (t) { return t.visible !== false && t.visible !== 'legendonly'; });
+  var shown = vis.filter(Boolean).length;
+  var next;
+  if (ev.ctrlKey || ev.metaKey || ev.shiftKey) { next = vis.slice(); next[i] = !vis[i]; }
+  else if (shown === 1 && vis[i]) { next = vis.map(function () { return true; }); }
+  else { next = vis.map(function (_, j) { return j === i; }); }
+  window.Plotly.restyle(gd, {visible: next});
+  panel.querySelectorAll('[data-series]').forEach(function (el) {
+    el.classList.toggle('series-hidden', !next[+el.getAttribute('data-series')]);
+  });
+});
 </script>
 """
 

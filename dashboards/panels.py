@@ -306,8 +306,9 @@ def _threshold_shapes(fc: FieldConfig, lo: float, hi: float, yref: str = "y") ->
 
 
 def _legend(
-    rows: list[tuple[str, str, list[str]]], calcs: list[str], table: bool, placement: str
+    rows: list[tuple[str, str, list[str], int]], calcs: list[str], table: bool, placement: str
 ) -> html.Div:
+    """The legend (list or table with calcs); a click on a series isolates it, ctrl/shift-click toggles it."""
     cls = "legend legend-right" if placement == "right" else "legend"
     if table or calcs:
         head = html.Tr([html.Th("")] + [html.Th(_calc_label(c)) for c in calcs])
@@ -319,18 +320,27 @@ def _legend(
                         className="legend-name",
                     )
                 ]
-                + [html.Td(v) for v in vals]
+                + [html.Td(v) for v in vals],
+                **_series_attr(i),
             )
-            for name, color, vals in rows
+            for name, color, vals, i in rows
         ]
         return html.Div(
             html.Table([html.Thead(head), html.Tbody(body)], className="legend-table"), className=cls
         )
     items = [
-        html.Span([html.Span(className="swatch", style={"background": color}), name], className="legend-item")
-        for name, color, _ in rows
+        html.Span(
+            [html.Span(className="swatch", style={"background": color}), name],
+            className="legend-item",
+            **_series_attr(i),
+        )
+        for name, color, _, i in rows
     ]
     return html.Div(items, className=cls + " legend-list")
+
+
+def _series_attr(i: int) -> Any:
+    return {"data-series": str(i)}
 
 
 def _graph(fig: dict[str, Any], key: str, zoomable: str = "") -> dcc.Graph:
@@ -354,7 +364,7 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
     calcs = [str(c) for c in leg.get("calcs") or []]
     tooltip = as_dict(opts.get("tooltip"))
     traces: list[dict[str, Any]] = []
-    legend_rows: list[tuple[str, str, list[str]]] = []
+    legend_rows: list[tuple[str, str, list[str], int]] = []
     lo, hi = math.inf, -math.inf
     stacked_sum: dict[str, np.ndarray] = {}
     y2 = False
@@ -471,6 +481,7 @@ def render_timeseries(inst: PanelInstance, data: PanelData, ctx: RenderContext) 
                     name,
                     color,
                     [display_text(reduce_values(vals, c), fc)[0] if len(vals) else "" for c in calcs],
+                    len(traces) - 1,
                 )
             )
     for acc in stacked_sum.values():

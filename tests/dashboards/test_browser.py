@@ -54,6 +54,13 @@ def test_shop_dashboard_renders_every_panel(page: Any, dash_app: DashboardsServe
     rate = next(p for p in report if p["title"].startswith("Rate"))
     assert rate["traces"] == 3 and rate["points"] > 500  # 6 h at a 30 s step, 3 services
     page.screenshot(path=str(artifacts / "shop-red.png"), full_page=True)
+    # a legend click isolates the series, a second click shows all again
+    panel = page.locator(".panel", has_text="Rate: requests")
+    panel.locator("[data-series='1']").click()
+    visible = "() => [...document.querySelectorAll('.panel')].find(p => p.innerText.startsWith('Rate')).querySelector('.js-plotly-plot').data.map(t => t.visible)"
+    page.wait_for_function(f"() => JSON.stringify(({visible})()) === '[false,true,false]'")
+    panel.locator("[data-series='1']").click()
+    page.wait_for_function(f"() => JSON.stringify(({visible})()) === '[true,true,true]'")
 
 
 def test_variable_time_range_and_zoom(page: Any, dash_app: DashboardsServer, artifacts: Path) -> None:
