@@ -42,7 +42,7 @@ groups:
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def om_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six hours of cluster-shaped data up to now, at 30 s, and 15 minutes beyond: the data stays
     "live" (rates over the last minute exist) while the tests run, as it would under a scraper."""
@@ -50,7 +50,7 @@ def om_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return datagen.write(tmp / "data.om", time.time() + 900, hours=6.25, step_s=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
     """A real Alertmanager (Debian's) when installed, else None."""
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -62,7 +62,7 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | Non
     proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def heron(tmp_path_factory: pytest.TempPathFactory, om_file: Path, alertmanager: str | None) -> Iterator[str]:
     """A Heron server on the imported data, scraping itself and a broken target, with alert rules."""
     tmp = tmp_path_factory.mktemp("heron")
@@ -86,7 +86,7 @@ def heron(tmp_path_factory: pytest.TempPathFactory, om_file: Path, alertmanager:
     proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dash_app(heron: str, alertmanager: str | None) -> Iterator[DashboardsServer]:
     """The dashboards app on the Heron server (and the Alertmanager, when there is one)."""
     srv = DashboardsServer(heron, alertmanager or "http://127.0.0.1:9")
@@ -94,8 +94,10 @@ def dash_app(heron: str, alertmanager: str | None) -> Iterator[DashboardsServer]
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    # Package scope, not session: playwright's sync API keeps an event loop running in
+    # this thread until it exits, which would break every asyncio test collected later.
     """Headless Debian Chromium driven by playwright."""
     require_peer("chromium")
     path = chromium_path()
@@ -109,7 +111,7 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots go (kept by pytest's tmp retention)."""
     return tmp_path_factory.mktemp("screenshots")
