@@ -149,6 +149,7 @@ class ServerState:
             [u for am in config.alerting.alertmanagers for u in am.static_urls()]
         )
         self.metrics = metrics or ServerMetrics(lambda: self.storage)
+        self.metrics.watch_providers(lambda: self)
         self.remote = remote or RemoteWriteManager(self.metrics)
         self.appendable = FanoutAppendable(storage, self.remote)
         # What queries read: local storage plus the config's remote_read endpoints.

@@ -161,6 +161,72 @@ class _TSDBCollector:
             )
 
 
+class _RulesAndNotifierCollector:
+    """``prometheus_rule_*`` per group and ``prometheus_notifications_*``, read when scraped.
+
+    Duck-typed on the providers: a rule manager with ``group_metrics()`` and a
+    notifier with ``sent_total``/``errors_total``/... (see server/notifier.py).
+    """
+
+    _COUNTERS = {
+        "prometheus_rule_evaluations_total",
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_rule_group_iterations_total",
+        "prometheus_rule_group_iterations_missed_total",
+    }
+
+    def __init__(self, state_fn: Callable[[], Any]) -> None:
+        self._state_fn = state_fn
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._state_fn()
+        group_metrics = getattr(st.rules, "group_metrics", None)
+        if callable(group_metrics):
+            fams: dict[str, Metric] = {}
+            for key, values in sorted(group_metrics().items()):
+                for name, v in values.items():
+                    fam = fams.get(name)
+                    if fam is None:
+                        cls = CounterMetricFamily if name in self._COUNTERS else GaugeMetricFamily
+                        base = name[: -len("_total")] if name in self._COUNTERS else name
+                        fam = fams[name] = cls(base, f"Rule group figure {base}.", labels=["rule_group"])
+                    fam.add_metric([key], float(v))
+            yield from fams.values()
+        n = st.alertmanagers
+        if hasattr(n, "sent_total"):
+            sent = CounterMetricFamily(
+                "prometheus_notifications_sent", "Total number of alerts sent.", labels=["alertmanager"]
+            )
+            errs = CounterMetricFamily(
+                "prometheus_notifications_errors",
+                "Total number of sent alerts affected by errors.",
+                labels=["alertmanager"],
+            )
+            for url in sorted(set(n.sent_total) | set(n.errors_total)):
+                sent.add_metric([url], n.sent_total.get(url, 0))
+                errs.add_metric([url], n.errors_total.get(url, 0))
+            yield sent
+            yield errs
+            yield CounterMetricFamily(
+                "prometheus_notifications_dropped", "Total number of alerts dropped.", value=n.dropped_total
+            )
+            yield GaugeMetricFamily(
+                "prometheus_notifications_queue_length",
+                "The number of alert notifications in the queue.",
+                value=n.queue_length,
+            )
+            yield GaugeMetricFamily(
+                "prometheus_notifications_queue_capacity",
+                "The capacity of the alert notifications queue.",
+                value=n.queue_capacity,
+            )
+            yield GaugeMetricFamily(
+                "prometheus_notifications_alertmanagers_discovered",
+                "The number of alertmanagers discovered and active.",
+                value=n.alertmanagers_discovered,
+            )
+
+
 class ServerMetrics:
     """All server metrics in one private registry."""
 
@@ -279,6 +345,10 @@ class ServerMetrics:
         )
 
     # ---- hooks used by the API and remote code -----------------------------------------
+
+    def watch_providers(self, state_fn: Callable[[], Any]) -> None:
+        """Export the rule manager's and the notifier's figures of the server state."""
+        self.registry.register(_RulesAndNotifierCollector(state_fn))  # type: ignore[arg-type]
 
     def observe_query(self, seconds: float, samples: int) -> None:
         self.query_duration.labels("inner_eval").observe(seconds)

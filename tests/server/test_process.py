@@ -211,3 +211,31 @@ def test_rules_evaluated_and_alerts_sent_to_alertmanager(tmp_path: Path) -> None
     finally:
         am.terminate()
         am.wait(timeout=10)
+
+
+def test_rule_and_notifier_figures_in_own_metrics(tmp_path: Path) -> None:
+    """/metrics carries prometheus_rule_* per group and prometheus_notifications_*, as Prometheus."""
+    (tmp_path / "rules.yml").write_text(
+        "groups:\n- name: g\n  interval: 1s\n  rules:\n  - record: one\n    expr: vector(1)\n"
+    )
+    (tmp_path / "prometheus.yml").write_text("global: {evaluation_interval: 1s}\nrule_files: [rules.yml]\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, port)
+    try:
+
+        def evaluated() -> bool:
+            text = http("GET", f"{url}/metrics")[1].decode()
+            line = next(
+                (ln for ln in text.splitlines() if ln.startswith("prometheus_rule_evaluations_total{")), ""
+            )
+            return 'rule_group="' in line and float(line.split()[-1]) >= 1
+
+        wait_until(evaluated, timeout=20)
+        text = http("GET", f"{url}/metrics")[1].decode()
+        assert "prometheus_rule_group_last_duration_seconds{" in text
+        assert "prometheus_notifications_queue_capacity " in text
+        assert "prometheus_notifications_dropped_total " in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
