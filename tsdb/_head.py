@@ -17,7 +17,7 @@ import bisect
 import struct
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,6 @@ class HeadStats:
     series_removed: int = 0
     chunks_created: int = 0
     chunks_removed: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class _Postings:
