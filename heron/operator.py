@@ -192,6 +192,17 @@ def _target_port(ep: Obj) -> str | int | None:
     return tp if isinstance(tp, int) else str(tp)
 
 
+def _target_port_keep(tp: str | int) -> Obj:
+    """Keep rule for an endpoint's ``targetPort`` (a container port name or number)."""
+    if isinstance(tp, int):
+        return {
+            "action": "keep",
+            "source_labels": ["__meta_kubernetes_pod_container_port_number"],
+            "regex": str(tp),
+        }
+    return {"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": tp}
+
+
 def _sharding(relabelings: list[Obj], shards: int, shard: int) -> list[Obj]:
     return relabelings + [
         {
@@ -237,22 +248,8 @@ def service_monitor_configs(
                     "regex": ep["port"],
                 }
             )
-        elif isinstance(tp, str):
-            rl.append(
-                {
-                    "action": "keep",
-                    "source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                    "regex": tp,
-                }
-            )
-        elif isinstance(tp, int):
-            rl.append(
-                {
-                    "action": "keep",
-                    "source_labels": ["__meta_kubernetes_pod_container_port_number"],
-                    "regex": str(tp),
-                }
-            )
+        elif tp is not None:
+            rl.append(_target_port_keep(tp))
         kind_name = [
             "__meta_kubernetes_endpoint_address_target_kind",
             "__meta_kubernetes_endpoint_address_target_name",
@@ -347,22 +344,8 @@ def pod_monitor_configs(
                     "regex": str(ep["portNumber"]),
                 }
             )
-        elif isinstance(tp, str):
-            rl.append(
-                {
-                    "action": "keep",
-                    "source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                    "regex": tp,
-                }
-            )
-        elif isinstance(tp, int):
-            rl.append(
-                {
-                    "action": "keep",
-                    "source_labels": ["__meta_kubernetes_pod_container_port_number"],
-                    "regex": str(tp),
-                }
-            )
+        elif tp is not None:
+            rl.append(_target_port_keep(tp))
         rl += [
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
             {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
