@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from tsdb.labels import METRIC_NAME
+from tsdb.labels import quote as go_quote
 from tsdb.matchers import Matcher, MatchType
 
 __all__ = [
@@ -318,43 +319,6 @@ def format_float(v: float) -> str:
         s = str(int(v))
         return "-0" if s == "0" and math.copysign(1.0, v) < 0 else s
     return format(Decimal(repr(v)), "f")
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def go_quote(s: str) -> str:
-    """Quote a string like Go's ``strconv.Quote``."""
-    out = ['"']
-    for ch in s:
-        esc = _GO_ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-        elif "\udc80" <= ch <= "\udcff":
-            # A byte that is not valid UTF-8 (kept via the surrogateescape error handler).
-            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        else:
-            o = ord(ch)
-            if o < 0x80:
-                out.append(f"\\x{o:02x}")
-            elif o <= 0xFFFF:
-                out.append(f"\\u{o:04x}")
-            else:
-                out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def format_label_name(name: str) -> str:

@@ -147,24 +147,39 @@ class Labels:
 EMPTY_LABELS = Labels(())
 
 
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
 def quote(s: str) -> str:
-    """Quote a string like Go's ``strconv.Quote`` for the common cases."""
+    """Quote a string like Go's ``strconv.Quote`` (Prometheus prints label values so)."""
     out = ['"']
     for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
+        esc = _GO_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif "\udc80" <= ch <= "\udcff":
+            # A byte that is not valid UTF-8 (kept via the surrogateescape error handler).
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch.isprintable() or ch == " ":
             out.append(ch)
+        else:
+            o = ord(ch)
+            if o < 0x80:
+                out.append(f"\\x{o:02x}")
+            elif o <= 0xFFFF:
+                out.append(f"\\u{o:04x}")
+            else:
+                out.append(f"\\U{o:08x}")
     out.append('"')
     return "".join(out)
 
